@@ -1,0 +1,68 @@
+# divan.platform: the two commands of the README, and their parts.
+#
+#   make demo   converge the local default target (a systemd container)
+#   make test   lint, unit tests, module integration tests, molecule scenarios
+#
+# Both create .venv and install requirements.txt first.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTION_LINK := .collections/ansible_collections/divan/platform
+# Scenarios that `make test` runs, in order. Override: make molecule SCENARIOS=docker
+SCENARIOS ?= docker
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PATH := $(BIN):$(PATH)
+export PY_COLORS := 0
+export ANSIBLE_FORCE_COLOR := 0
+
+.PHONY: venv images lint sanity unit integration molecule test demo demo-destroy build clean
+
+venv: $(VENV)/.installed $(COLLECTION_LINK)
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+images: venv
+	tests/harness/build-base-images.sh
+
+lint: venv
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint --profile production --offline
+
+sanity: venv
+	tests/harness/sanity.sh
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: venv
+	$(BIN)/pytest tests/integration
+
+molecule: venv images
+	tests/harness/molecule.sh $(SCENARIOS)
+
+# The README's test command: everything, in one pytest-reported run per part.
+test: venv
+	tests/harness/test-all.sh
+
+demo: venv images
+	tests/harness/demo.sh
+
+demo-destroy: venv
+	cd $(CURDIR) && $(BIN)/molecule destroy -s demo
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path .cache/dist .
+
+clean:
+	rm -rf .cache .collections

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The README's test command (`make test`) and what .ci/run calls.
+# Builds the base images (cached), then runs every check as one pytest run:
+# lint, unit tests, module integration tests against real servers, and the
+# molecule scenarios. DIVAN_SCENARIOS limits the scenarios.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.venv/bin:$PATH" NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+export ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
+start=$(date +%s)
+tests/harness/build-base-images.sh
+echo "base images ready in $(( $(date +%s) - start )) s"
+rc=0
+pytest -p no:cacheprovider -v -rfE --durations=15 tests/lint tests/unit tests/integration tests/scenarios || rc=$?
+echo "whole suite: $(( $(date +%s) - start )) s"
+[ -f .cache/logs/timings.json ] && { echo "molecule step timings (s):"; cat .cache/logs/timings.json; }
+exit "$rc"
