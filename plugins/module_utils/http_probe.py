@@ -161,10 +161,10 @@ def simple_get(url, headers=None, timeout=10.0, ca_path=None, validate_certs=Tru
 
 
 def _same(actual, expected):
-    if actual == expected and type(actual) is not bool and type(expected) is not bool:
-        return True
-    if isinstance(actual, bool) or isinstance(expected, bool):
+    if isinstance(actual, bool) or isinstance(expected, bool):  # True == 1 in Python, not in JSON
         return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    if actual == expected:
+        return True
     if isinstance(expected, str) and not isinstance(actual, (dict, list)):
         return str(actual) == expected
     return False
@@ -237,12 +237,13 @@ def check_redirect_https(url, timeout=10.0, connect_host=None, http_port=None):
             'final_https': False, 'no_http': False}
     try:
         resp = http_request(http_url, timeout=timeout, connect_host=connect_host)
-    except ValueError as exc:
-        return info, ['redirect: %s' % exc]
     except Exception as exc:  # pylint: disable=broad-except
+        kind, text = describe_error(exc)
+        if kind == 'config':
+            return info, ['redirect: %s' % text]
         info['no_http'] = True
         return info, ['redirect: %s is not reachable (%s); serve a redirect to https on port 80'
-                      % (redact_url(http_url), describe_error(exc)[1])]
+                      % (redact_url(http_url), text)]
     info['status'] = resp.status
     location = resp.header('location')
     failures = []
@@ -324,9 +325,6 @@ def _attempt(p):
         try:
             resp = http_request(target, method=p['method'], headers=headers, body=p['body'],
                                 follow_redirects=p['follow_redirects'], **common)
-        except ValueError as exc:
-            res['error_kind'] = 'config'
-            failures.append('HTTP: %s' % exc)
         except Exception as exc:  # pylint: disable=broad-except
             kind, text = describe_error(exc)
             res['error_kind'] = kind

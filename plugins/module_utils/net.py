@@ -45,11 +45,12 @@ def open_connection(host, port, timeout, tls=False, context=None, server_hostnam
 def describe_error(exc):
     """(kind, message) for a network exception; never a traceback."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return 'tls', 'TLS certificate verification failed: %s' % (exc.verify_message or exc.reason or exc)
+        return 'tls', 'TLS certificate verification failed: %s' % (
+            getattr(exc, 'verify_message', None) or getattr(exc, 'reason', None) or exc)
     if isinstance(exc, ssl.CertificateError):
         return 'tls', 'TLS certificate verification failed: %s' % exc
     if isinstance(exc, ssl.SSLError):
-        return 'tls', 'TLS error: %s' % (exc.reason or exc)
+        return 'tls', 'TLS error: %s' % (getattr(exc, 'reason', None) or exc)
     if isinstance(exc, socket.gaierror):
         return 'dns', 'DNS lookup failed: %s' % (exc.strerror or exc)
     if isinstance(exc, ConnectionRefusedError):
@@ -60,6 +61,8 @@ def describe_error(exc):
         return 'connect', 'connection reset by peer'
     if isinstance(exc, (OSError, IOError)):
         return 'connect', 'network error: %s' % (exc.strerror or exc)
+    if isinstance(exc, ValueError):  # after the ssl errors, some of which are ValueErrors too
+        return 'config', str(exc)
     return 'protocol', '%s: %s' % (type(exc).__name__, exc)
 
 

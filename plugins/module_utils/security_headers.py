@@ -28,7 +28,7 @@ GRADE_CHART = (
     (100, 'A+'), (90, 'A'), (85, 'A-'), (80, 'B+'), (70, 'B'), (65, 'B-'),
     (60, 'C+'), (50, 'C'), (45, 'C-'), (40, 'D+'), (30, 'D'), (25, 'D-'), (0, 'F'),
 )
-GRADES = tuple(g for _, g in GRADE_CHART)
+GRADES = tuple(grade for _low, grade in GRADE_CHART)
 MINIMUM_SCORE_FOR_EXTRA_CREDIT = 90
 
 # Observatory score modifiers, by test result.
@@ -504,9 +504,10 @@ def analyze(headers, https=True, verified=True, redirect=None, ignore=(), min_gr
         fail('strict-transport-security', 'Strict-Transport-Security: only counts over https with a valid '
              'certificate.')
     else:
-        if hsts_info['max_age'] < HSTS_MIN_MAX_AGE:
+        max_age = int(hsts_info['max_age'] or 0)
+        if max_age < HSTS_MIN_MAX_AGE:
             fail('strict-transport-security', 'Strict-Transport-Security: max-age=%d is below %d; raise it.'
-                 % (hsts_info['max_age'], HSTS_MIN_MAX_AGE))
+                 % (max_age, HSTS_MIN_MAX_AGE))
         if not hsts_info['include_subdomains']:
             fail('strict-transport-security', 'Strict-Transport-Security: includeSubDomains missing; add it.')
 

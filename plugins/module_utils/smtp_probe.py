@@ -51,7 +51,7 @@ def build_message(mail_from, rcpts, subject, token, domain):
     msg['To'] = ', '.join(rcpts)
     msg['Subject'] = subject
     msg['Date'] = email.utils.formatdate(localtime=False)
-    msg['Message-ID'] = email.utils.make_msgid(idstring='divan-smtp-check', domain=domain)
+    msg['Message-ID'] = email.utils.make_msgid(idstring='divan', domain=domain)
     msg['X-Divan-Check-Token'] = token
     msg.set_content('This is a test message sent by divan.platform.smtp_check.\n'
                     'Token: %s\nYou can delete it.\n' % token)

@@ -70,7 +70,7 @@ def der_validity(der):
         pos = start + length
         tag, start, length = _tlv(der, pos)
     pos = start + length  # serialNumber
-    for _ in range(2):  # signature AlgorithmIdentifier, issuer Name
+    for _field in ('signature', 'issuer'):  # AlgorithmIdentifier, Name
         tag, start, length = _tlv(der, pos)
         pos = start + length
     tag, pos, _length = _tlv(der, pos)  # validity
@@ -141,14 +141,15 @@ def check_tls(host, port=443, ca_path=None, validate_certs=True, min_days_valid=
             return result
         result['not_before'] = not_before.strftime('%Y-%m-%dT%H:%M:%SZ')
         result['not_after'] = not_after.strftime('%Y-%m-%dT%H:%M:%SZ')
-        result['days_left'] = int(math.floor((not_after - now).total_seconds() / 86400.0))
+        days_left = int(math.floor((not_after - now).total_seconds() / 86400.0))
+        result['days_left'] = days_left
         if now < not_before:
             result['failures'].append('certificate is not valid before %s' % result['not_before'])
-        if result['days_left'] < min_days_valid:
+        if days_left < min_days_valid:
             if not_after <= now:
                 result['failures'].append('certificate expired on %s (%d days ago); renew it'
-                                          % (result['not_after'], -result['days_left']))
+                                          % (result['not_after'], -days_left))
             else:
                 result['failures'].append('certificate expires on %s, in %d days, below min_days_valid %d; renew it'
-                                          % (result['not_after'], result['days_left'], min_days_valid))
+                                          % (result['not_after'], days_left, min_days_valid))
     return result

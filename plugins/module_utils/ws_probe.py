@@ -268,9 +268,6 @@ def websocket_check(url, headers=None, origin=None, message=None, expect=None, t
     except ProbeError as exc:
         result['error_kind'] = exc.kind
         result['failures'].append(str(exc))
-    except ValueError as exc:
-        result['error_kind'] = 'config'
-        result['failures'].append('WebSocket: %s' % exc)
     except Exception as exc:  # pylint: disable=broad-except
         kind, text = describe_error(exc)
         result['error_kind'] = kind
@@ -395,9 +392,6 @@ def socketio_check(url, path='/socket.io/', namespace='/', headers=None, origin=
     except ProbeError as exc:
         result['error_kind'] = exc.kind
         result['failures'].append(str(exc))
-    except ValueError as exc:
-        result['error_kind'] = 'config'
-        result['failures'].append('Socket.IO: %s' % exc)
     except Exception as exc:  # pylint: disable=broad-except
         kind, text = describe_error(exc)
         result['error_kind'] = kind

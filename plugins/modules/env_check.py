@@ -31,7 +31,7 @@ description:
   - Values never appear in the result, in the failure message or in the module's log; findings name
     the key, the rule and what to change.
 author:
-  - Divan platform team
+  - Divan platform team (@divan-platform)
 options:
   env:
     description:
@@ -67,8 +67,9 @@ options:
     default: 128
   key_rules:
     description:
-      - Per-key overrides, for example C({SMTP_PASSWORD: {min_length: 20, min_entropy_bits: 100}})
-        for a password that a provider generated.
+      - "Per-key overrides, for example C({SMTP_PASSWORD: {min_length: 20, min_entropy_bits: 100}})
+        for a password that a provider generated."
+
       - Each value is a dict with the optional keys C(min_length) and C(min_entropy_bits).
     type: dict
     default: {}
@@ -109,11 +110,15 @@ seealso:
   - module: divan.platform.http_check
   - module: divan.platform.smtp_check
   - module: divan.platform.s3_check
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -21,7 +21,7 @@ description:
   - Uses the Python standard library only, plus C(jmespath) when JSON assertions are used.
   - Request header values (for example an C(X-Admin-Token)) are never returned.
 author:
-  - Divan platform team
+  - Divan platform team (@divan-platform)
 requirements:
   - jmespath (only for O(probes[].json) assertions)
 options:
@@ -191,11 +191,15 @@ seealso:
   - name: HTTP Observatory scoring
     description: The scoring method and grade chart the security headers score follows.
     link: https://developer.mozilla.org/en-US/observatory/docs/tests_and_scoring
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

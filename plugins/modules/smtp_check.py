@@ -18,7 +18,7 @@ description:
     C(starttls_unsupported), C(auth_unsupported), C(auth), C(sender_rejected),
     C(recipient_rejected), C(data_rejected), C(protocol) - and a message, never a traceback.
 author:
-  - Divan platform team
+  - Divan platform team (@divan-platform)
 options:
   host:
     description: SMTP server name or address.
@@ -81,11 +81,15 @@ notes:
   - The module reports C(changed=false) even when it sends a test message.
 seealso:
   - module: divan.platform.env_check
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -172,7 +176,7 @@ message_id:
   description: Message-ID of the test message, when one was sent.
   returned: always
   type: str
-  sample: "<172000000000.1234.divan-smtp-check@example.org>"
+  sample: "<172000000000.1234.divan@example.org>"
 token:
   description: Random token put in the test message subject and body (also set when only trying recipients).
   returned: always

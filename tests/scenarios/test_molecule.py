@@ -78,6 +78,16 @@ class Molecule:
         return "\n".join(proc.stdout.splitlines()[-lines:])
 
 
+def _anonymous_volumes(container):
+    proc = subprocess.run(
+        ["docker", "inspect", "-f",
+         "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", container],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    # Anonymous volumes have 64-hex-character names; named ones are left alone.
+    return [v for v in proc.stdout.split() if re.fullmatch(r"[0-9a-f]{64}", v)]
+
+
 @pytest.mark.parametrize("scenario", _scenarios())
 def test_scenario(scenario):
     mol = Molecule(scenario)
@@ -98,7 +108,13 @@ def test_scenario(scenario):
                         changed, mol.tail(proc))
                     break
     finally:
+        volumes = _anonymous_volumes("divan-%s" % scenario)
         mol.run("destroy")
+        # molecule keeps the containers' anonymous volumes (nested Docker's
+        # /var/lib/docker): remove them, or every run leaves gigabytes behind.
+        if volumes:
+            subprocess.run(["docker", "volume", "rm", "-f"] + volumes,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         timings = LOG_DIR / "timings.json"
         data = json.loads(timings.read_text()) if timings.exists() else {}
         data[scenario] = mol.timings

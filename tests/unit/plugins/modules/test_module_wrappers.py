@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+"""The AnsibleModule wrappers in-process: what they return, what they mask, how they fail."""
+
+import json
+import secrets
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.divan.platform.plugins.modules import env_check, http_check, s3_check, smtp_check
+
+
+def run_main(module, args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            module.main()
+    out = capsys.readouterr().out
+    return exc.value.code, json.loads(out[out.index('{'):]), out
+
+
+def test_env_check_hides_values_everywhere(capsys):
+    short_secret = 'Qz7'  # too short to be masked by no_log_values: must still never appear
+    env = {'ENVIRONMENT': 'production', 'SECRET_KEY': short_secret, 'REFRESH_PEPPER': secrets.token_hex(32)}
+    rc, result, out = run_main(env_check, {'env': env}, capsys)
+    assert rc == 1 and result['failed']
+    assert result['invocation']['module_args']['env'] == {'ENVIRONMENT': '********', 'SECRET_KEY': '********',
+                                                          'REFRESH_PEPPER': '********'}
+    assert short_secret not in out and env['REFRESH_PEPPER'] not in out
+    assert 'SECRET_KEY: 3 characters, at least 32 required' in result['msg']
+    assert {'SECRET_KEY', 'REFRESH_PEPPER'} <= set(result['checked_keys'])
+
+
+def test_env_check_missing_file(capsys, tmp_path):
+    rc, result, _out = run_main(env_check, {'path': str(tmp_path / 'nope.env')}, capsys)
+    assert rc == 1 and 'cannot be read (No such file or directory)' in result['msg']
+
+
+def test_env_check_unparsable_file_names_the_line_only(capsys, tmp_path):
+    path = tmp_path / '.env'
+    path.write_text('SECRET_KEY="unterminated-secret-value\n')
+    path.chmod(0o600)
+    rc, result, out = run_main(env_check, {'path': str(path), 'owner': str(path.stat().st_uid)}, capsys)
+    assert rc == 1 and 'line 1: unterminated quoted value' in result['msg']
+    assert 'unterminated-secret-value' not in out
+
+
+def test_http_check_masks_credential_headers(capsys, monkeypatch):
+    from ansible_collections.divan.platform.plugins.module_utils import http_probe
+
+    token = 'tok-' + secrets.token_hex(8)
+
+    def fake_run_probe(p):
+        # a server echoing the token back in an error would still not leak it
+        return {'name': p['name'] or p['url'], 'url': p['url'], 'passed': False,
+                'failures': ['body said %s' % token], 'latency_ms': 1}
+
+    monkeypatch.setattr(http_probe, 'run_probe', fake_run_probe)
+    rc, result, out = run_main(http_check, {'probes': [{'url': 'https://example.org/metrics',
+                                                         'headers': {'X-Admin-Token': token, 'Accept': 'text/plain'}}]},
+                               capsys)
+    assert rc == 1 and token not in out
+    assert result['invocation']['module_args']['probes'][0]['headers'] == {'X-Admin-Token': '********',
+                                                                           'Accept': '********'}
+    assert result['msg'].startswith('1 of 1 probe(s) failed: https://example.org/metrics: body said ')
+
+
+def test_http_check_requires_jmespath_for_json(capsys, monkeypatch):
+    from ansible_collections.divan.platform.plugins.module_utils import http_probe
+
+    monkeypatch.setattr(http_probe, 'HAS_JMESPATH', False)
+    rc, result, _out = run_main(http_check, {'probes': [{'url': 'https://example.org', 'json': {'a': 1}}]}, capsys)
+    assert rc == 1 and 'jmespath' in result['msg']
+
+
+def test_smtp_check_failure_shape(capsys, monkeypatch):
+    def fake(**kwargs):
+        assert kwargs['send'] is False  # check mode: nothing is sent
+        return {'ok': False, 'error_kind': 'auth', 'error': 'authentication failed: 535', 'host': 'h', 'port': 587,
+                'tls': 'starttls'}
+
+    monkeypatch.setattr(smtp_check, 'check_smtp', fake)
+    rc, result, out = run_main(smtp_check, {'host': 'h', 'username': 'u', 'password': 'pw-123456', 'send': True,
+                                            'from': 'a@example.org', 'to': ['b@example.org'],
+                                            '_ansible_check_mode': True}, capsys)
+    assert rc == 1 and result['error_kind'] == 'auth'
+    assert result['msg'] == 'SMTP check of h:587 failed (auth): authentication failed: 535'
+    assert 'pw-123456' not in out
+
+
+def test_smtp_check_needs_from_and_to_together(capsys):
+    rc, result, _out = run_main(smtp_check, {'host': 'h', 'from': 'a@example.org'}, capsys)
+    assert rc == 1 and 'parameters are required together' in result['msg']
+
+
+def test_s3_check_without_boto3(capsys, monkeypatch):
+    from ansible_collections.divan.platform.plugins.module_utils import s3_probe
+
+    monkeypatch.setattr(s3_probe, 'HAS_BOTO3', False)
+    rc, result, _out = run_main(s3_check, {'bucket': 'b'}, capsys)
+    assert rc == 1 and 'boto3' in result['msg']
+
+
+def test_s3_check_check_mode_does_not_write(capsys, monkeypatch):
+    from ansible_collections.divan.platform.plugins.module_utils import s3_probe
+
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        return {'ok': True, 'error_kind': None, 'error': None, 'bucket': 'b'}
+
+    monkeypatch.setattr(s3_probe, 'check_s3', fake)
+    rc, result, out = run_main(s3_check, {'bucket': 'b', 'access_key': 'AKIA', 'secret_key': 'sk-123456789',
+                                          'check_anonymous_read': True, '_ansible_check_mode': True}, capsys)
+    assert rc == 0 and seen['write'] is False and seen['check_anonymous_read'] is False
+    assert 'sk-123456789' not in out
+
+
+def test_env_check_warnings_do_not_fail(capsys):
+    env = {
+        'ENVIRONMENT': 'production', 'DOMAIN': 'example.org', 'PUBLIC_APP_URL': 'https://example.org',
+        'POSTGRES_DB': 'divan', 'POSTGRES_USER': 'divan', 'INTENT_SIGNING_REQUIRED': True, 'COOKIE_SECURE': True,
+        'COOKIE_DOMAIN': '.example.org', 'CORS_ALLOW_ORIGINS': 'https://example.org',
+        'SMTP_HOST': 'smtp.example.net', 'SMTP_PORT': 587, 'SMTP_FROM_EMAIL': 'no-reply@example.org',
+        'SMTP_TLS': False,  # a warning
+    }
+    for key in ('SECRET_KEY', 'SERVICE_SIGNING_KEY', 'REFRESH_PEPPER', 'OBS_ADMIN_TOKEN', 'POSTGRES_PASSWORD',
+                'REDIS_PASSWORD'):
+        env[key] = secrets.token_hex(32)
+    rc, result, _out = run_main(env_check, {'env': env, 'uploads_to_s3': False}, capsys)
+    assert rc == 0 and result['error_count'] == 0 and result['warning_count'] == 1
+    assert result['findings'][0]['rule'] == 'smtp_tls_off' and result['findings'][0]['severity'] == 'warning'
