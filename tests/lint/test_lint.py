@@ -64,3 +64,9 @@ def test_every_task_is_named():
             if "name" not in task:
                 unnamed.append(str(path.relative_to(ROOT)))
     assert not unnamed, unnamed
+
+
+def test_ansible_test_sanity_clean():
+    """ansible-test sanity over plugins/ (tests/harness/sanity.sh; first run downloads its venvs)."""
+    rc, out = _run(["bash", "tests/harness/sanity.sh"])
+    assert rc == 0, out[-6000:]
