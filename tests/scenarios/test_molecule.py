@@ -93,6 +93,7 @@ def test_scenario(scenario):
     mol = Molecule(scenario)
     failure = None
     try:
+        mol.run("destroy")  # a fresh instance, whatever a previous run left
         for step in _molecule_steps(scenario):
             if step == "destroy":
                 continue  # done once before and once after, below

@@ -1,0 +1,111 @@
+"""Helpers of the Caddy scenario's tests: HTTPS requests and WebSocket
+sessions made inside the target container (the stand-in upstreams and the
+test domain live there), verified against the root certificate that the
+role fetched to the controller."""
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+DOMAIN = "divan.test"
+BASE_URL = "https://%s" % DOMAIN
+CA_IN_TARGET = "/tmp/divan-fetched-root.crt"
+FETCHED_ROOT = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "caddy-root.crt"
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=31536000; includeSubDomains",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+
+
+def install_fetched_root(host):
+    """Copy the root certificate the role fetched to the controller into the target."""
+    assert FETCHED_ROOT.is_file(), "the role did not fetch the root CA to %s" % FETCHED_ROOT
+    host.ansible("copy", "src=%s dest=%s mode=0644" % (FETCHED_ROOT, CA_IN_TARGET), check=False)
+    return CA_IN_TARGET
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<%s %s %s>" % (self.status, self.headers, self.body[:200])
+
+
+def request(host, url, *curl_args, ca=CA_IN_TARGET):
+    """One request with curl in the target; no redirects followed."""
+    cmd = "curl -sS -i --max-time 30 --cacert %s %s %s" % (
+        ca, " ".join(curl_args), shlex.quote(url))
+    out = host.run(cmd)
+    assert out.rc == 0, "%s: %s" % (cmd, out.stderr)
+    head, _, body = out.stdout.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return Response(int(lines[0].split()[1]), headers, body)
+
+
+def assert_security_headers(resp):
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers.get(name) == [value], (name, resp)
+    csp = resp.headers.get("content-security-policy", [""])[0]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, resp
+    assert resp.headers.get("permissions-policy", [""])[0].startswith("camera=()"), resp
+    assert "server" not in resp.headers, resp
+
+
+class WebSocketSession:
+    """divan-ws-probe.py run as a transient unit in the target: it opens a
+    WebSocket through Caddy, exchanges a message, then waits for a trigger
+    file before it sends the second one on the same connection."""
+
+    count = 0
+
+    def __init__(self, host, path):
+        WebSocketSession.count += 1
+        self.host = host
+        self.unit = "divan-ws-probe-%d-%d" % (os.getpid(), WebSocketSession.count)
+        self.out = "/tmp/%s.out" % self.unit
+        self.trigger = "/tmp/%s.go" % self.unit
+        host.run_test(
+            "systemd-run --quiet --collect --unit %s -p StandardOutput=file:%s -p StandardError=file:%s "
+            "/usr/bin/python3 /usr/local/bin/divan-ws-probe.py %s %s %s"
+            % (self.unit, self.out, self.out, shlex.quote("wss://" + DOMAIN + path), CA_IN_TARGET, self.trigger))
+        self.wait_for("open")
+
+    def output(self):
+        return self.host.run("cat %s" % self.out).stdout
+
+    def wait_for(self, word, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.output()
+            if word in text or "lost" in text or "failed" in text:
+                break
+            time.sleep(0.2)
+        text = self.output()
+        if word not in text:
+            pytest.fail("WebSocket probe: expected %r, got %r" % (word, text))
+        return text
+
+    def finish(self):
+        """Send the second message; the probe's full output."""
+        self.host.run_test("touch %s" % self.trigger)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            text = self.output()
+            if "done" in text or "lost" in text:
+                return text
+            time.sleep(0.2)
+        return self.output()
