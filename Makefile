@@ -59,7 +59,7 @@ demo: venv images
 	tests/harness/demo.sh
 
 demo-destroy: venv
-	cd $(CURDIR) && $(BIN)/molecule destroy -s demo
+	cd $(CURDIR) && $(BIN)/molecule --env-file molecule/demo/env.yml destroy -s demo
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .cache/dist .

@@ -21,9 +21,19 @@ PY
   chmod 600 "$secrets"
 fi
 if [ "$(docker inspect -f '{{.State.Running}}' divan-demo 2>/dev/null)" != true ]; then
-  molecule create -s demo
-  molecule prepare -s demo --force
+  molecule --env-file molecule/demo/env.yml create -s demo
+  molecule --env-file molecule/demo/env.yml prepare -s demo --force
 fi
 ansible-playbook -i inventories/local site.yml "$@"
+ca=.cache/demo-caddy-root.crt
+url=https://divan.test:8443/
 echo
-echo "divan-demo converged. Shell: docker exec -it divan-demo bash    Remove: make demo-destroy"
+echo "divan-demo converged."
+echo "  URL:    ${url}  (add '127.0.0.1 divan.test' to /etc/hosts, or use curl --resolve)"
+echo "  CA:     ${ca}  (Caddy's internal CA, fetched by the caddy role)"
+if [ -f "$ca" ]; then
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$ca" \
+    --resolve divan.test:8443:127.0.0.1 "${url}health/live" || true)
+  echo "  Check:  GET ${url}health/live through Caddy with TLS verified against the CA -> HTTP ${code}"
+fi
+echo "  Shell:  docker exec -it divan-demo bash        Remove: make demo-destroy"
