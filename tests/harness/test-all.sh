@@ -10,8 +10,15 @@ export ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$PWD/.collect
 start=$(date +%s)
 tests/harness/build-base-images.sh
 echo "base images ready in $(( $(date +%s) - start )) s"
+# The stand-in Divan images and their archives, once, before scenarios that
+# share them run side by side.
+tests/harness/build-standin-images.sh --save .cache/images
+echo "stand-in images ready in $(( $(date +%s) - start )) s"
+# DIVAN_TEST_WORKERS parallel pytest workers (default 2): the scenarios
+# spend much of their time waiting on apt, systemd and image loads.
 rc=0
-pytest -p no:cacheprovider -v -rfE --durations=15 tests/lint tests/unit tests/integration tests/scenarios || rc=$?
+pytest -p no:cacheprovider -v -rfE --durations=15 -n "${DIVAN_TEST_WORKERS:-2}" --dist worksteal \
+  tests/scenarios tests/lint tests/unit tests/integration || rc=$?
 echo "whole suite: $(( $(date +%s) - start )) s"
 [ -f .cache/logs/timings.json ] && { echo "molecule step timings (s):"; cat .cache/logs/timings.json; }
 exit "$rc"

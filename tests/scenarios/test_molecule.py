@@ -10,6 +10,7 @@ A scenario folder may hold env.yml, which is passed as molecule's --env-file
 (e.g. to converge another base image).
 """
 
+import fcntl
 import json
 import os
 import re
@@ -101,6 +102,14 @@ def test_scenario(scenario):
             if proc.returncode != 0:
                 failure = "molecule %s failed for %s:\n%s" % (step, scenario, mol.tail(proc))
                 break
+            if step == "converge":
+                # A converge that reached no container (an empty inventory
+                # group) would pass every later step without testing anything.
+                hosts = {h for h, _ in RECAP.findall(proc.stdout)} - {"localhost"}
+                if not hosts:
+                    failure = "converge of %s reached no instance (empty inventory?):\n%s" % (
+                        scenario, mol.tail(proc))
+                    break
             if step == "check":
                 recaps = RECAP.findall(proc.stdout)
                 changed = {h: int(c) for h, c in recaps if int(c)}
@@ -117,9 +126,12 @@ def test_scenario(scenario):
             subprocess.run(["docker", "volume", "rm", "-f"] + volumes,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         timings = LOG_DIR / "timings.json"
-        data = json.loads(timings.read_text()) if timings.exists() else {}
-        data[scenario] = mol.timings
-        timings.write_text(json.dumps(data, indent=2, sort_keys=True))
+        # Scenarios may run in parallel (pytest -n): one writer at a time.
+        with (LOG_DIR / "timings.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = json.loads(timings.read_text()) if timings.exists() else {}
+            data[scenario] = mol.timings
+            timings.write_text(json.dumps(data, indent=2, sort_keys=True))
         print("%s: %s" % (scenario, mol.timings))
     if failure:
         pytest.fail(failure + "\n(full log: %s)" % mol.log, pytrace=False)

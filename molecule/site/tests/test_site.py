@@ -1,0 +1,332 @@
+"""The full stack that site.yml builds, checked on the converged host.
+
+The tests run in file order: first the platform that converge deployed
+(release 1.0.0 pulled from the test registry, every route through Caddy),
+then an inventory with a placeholder secret (stopped before the host is
+touched), a redeploy of 1.1.0, then two releases whose migration fails
+(backend:broken-migration, delivered as a docker-save archive), which must
+stop before any container is replaced.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
+
+SCENARIO = Path(__file__).resolve().parents[1]
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or SCENARIO.parents[1])
+ROOT = "/opt/divan"
+TOKEN = "8f92489d44b527a6c400a4472038e38df897b6cd4ab68e6e415774039f8e547c"
+PSQL = "sudo -u postgres psql -d divan -tAc "
+CADDY_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt"
+SERVICES = {"backend": 8000, "frontend": 3000, "activities-core": 3001}
+
+
+def converge(*extra_vars, tags="app"):
+    """Run site.yml (the scenario's converge) again with extra vars; return (rc, output)."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+        ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
+        ANSIBLE_NOCOLOR="1",
+        MOLECULE_PROJECT_DIRECTORY=str(PROJECT),
+    )
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml")]
+    if tags:
+        cmd += ["--tags", tags]
+    for ev in extra_vars:
+        cmd += ["-e", json.dumps(ev)]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc.returncode, proc.stdout
+
+
+def get(host, path, port=8000, headers=()):
+    hdr = " ".join("-H '%s'" % h for h in headers)
+    out = host.run("curl -s -o /tmp/body -w '%%{http_code}' --max-time 10 %s 'http://127.0.0.1:%d%s'" % (hdr, port, path))
+    return out.stdout, host.file("/tmp/body").content_string
+
+
+def version(host):
+    code, body = get(host, "/version")
+    assert code == "200", body
+    return json.loads(body)["version"]
+
+
+def via_caddy(host, path, headers=()):
+    """GET https://divan.test<path> through Caddy, TLS verified against Caddy's local CA."""
+    hdr = " ".join("-H '%s'" % h for h in headers)
+    out = host.run(
+        "curl -s -o /tmp/body -w '%%{http_code}' --max-time 10 --cacert %s --resolve divan.test:443:127.0.0.1 %s "
+        "'https://divan.test%s'" % (CADDY_CA, hdr, path))
+    return out.stdout, host.file("/tmp/body").content_string
+
+
+def sql(host, query):
+    return host.check_output(PSQL + "\"%s\"" % query)
+
+
+def releases(host):
+    return [json.loads(line) for line in host.file(ROOT + "/releases.log").content_string.splitlines() if line]
+
+
+def container_ids(host):
+    return {s: host.check_output("docker inspect -f '{{.Id}}' divan-%s-1" % s) for s in SERVICES}
+
+
+# --- the release converge deployed ------------------------------------------------
+
+
+def test_every_service_runs_and_is_healthy(host):
+    for service in SERVICES:
+        state = host.check_output("docker inspect -f '{{.State.Status}} {{.State.Health.Status}}' divan-%s-1" % service)
+        assert state == "running healthy", (service, state)
+
+
+def test_backend_ready_through_loopback(host):
+    code, body = get(host, "/health/ready")
+    assert code == "200", body
+    assert json.loads(body)["database"] == "ok"
+
+
+def test_first_release_serves_1_0_0_from_the_registry(host):
+    assert version(host) == "1.0.0"
+    image = host.check_output("docker inspect -f '{{.Config.Image}}' divan-backend-1")
+    assert image == "registry.divan.test:5000/divan/backend:1.0.0"
+
+
+def test_ports_published_on_loopback_only(host):
+    for service, port in SERVICES.items():
+        bindings = host.check_output("docker port divan-%s-1 %d/tcp" % (service, port))
+        assert bindings.splitlines() == ["127.0.0.1:%d" % port], (service, bindings)
+    addrs = host.check_output("ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1").split()
+    assert addrs
+    for addr in addrs:
+        for port in SERVICES.values():
+            assert host.run("curl -s -o /dev/null --max-time 3 http://%s:%d/" % (addr, port)).rc != 0, (addr, port)
+
+
+def test_frontend_and_activities_core_answer(host):
+    code, body = get(host, "/", port=3000)
+    assert code == "200" and "https://divan.test/api" in body
+    code, body = get(host, "/", port=3001)
+    assert code == "200" and json.loads(body)["service"] == "activities-core"
+
+
+def test_websockets_and_socket_io_answer(host):
+    ws = host.run(
+        "curl -si --max-time 2 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'"
+        " -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' http://127.0.0.1:3001/activities/session/t1"
+        # the frame header bytes are binary: keep the printable text only
+        " | LC_ALL=C tr -c '[:print:]\\n' '.'").stdout
+    assert ws.startswith("HTTP/1.1 101") and '"hello":"/activities/session/t1"' in ws, ws
+    for port in (3001, 8000):
+        code, body = get(host, "/socket.io/?EIO=4&transport=polling", port=port)
+        assert code == "200" and '"sid"' in body, (port, body)
+
+
+def test_metrics_need_the_admin_token(host):
+    assert get(host, "/metrics")[0] == "403"
+    assert get(host, "/metrics", headers=["X-Admin-Token: wrong"])[0] == "403"
+    code, body = get(host, "/metrics", headers=["Authorization: Bearer %s" % TOKEN])
+    assert code == "200" and "divan_build_info" in body
+
+
+def test_backend_runs_gunicorn_with_the_inventory_worker_count(host):
+    # inventories/local sets app_backend_workers: 1 (Socket.IO polling).
+    cmd = json.loads(host.check_output("docker inspect -f '{{json .Config.Cmd}}' divan-backend-1"))
+    assert cmd[0] == "gunicorn" and "uvicorn.workers.UvicornWorker" in cmd
+    assert cmd[cmd.index("--workers") + 1] == "1"
+    workers = host.check_output("docker top divan-backend-1 -o pid,args | grep -c 'python3 .*bin/[g]unicorn'")
+    assert int(workers) == 2  # arbiter + one worker (docker-init aside)
+
+
+def test_containers_restart_always_with_limits(host):
+    for service in SERVICES:
+        cfg = json.loads(host.check_output("docker inspect -f '{{json .HostConfig}}' divan-%s-1" % service))
+        assert cfg["RestartPolicy"]["Name"] == "always"
+        assert cfg["Memory"] > 0 and cfg["NanoCpus"] > 0, service
+
+
+def test_env_file_is_private_and_secrets_stay_out_of_compose(host):
+    env = host.file(ROOT + "/.env")
+    assert env.mode == 0o600 and env.user == "root"
+    assert "OBS_ADMIN_TOKEN='%s'" % TOKEN in env.content_string
+    assert TOKEN not in host.file(ROOT + "/compose.yaml").content_string
+
+
+def test_migrations_ran_exactly_once(host):
+    assert sql(host, "SELECT string_agg(filename, ',' ORDER BY filename) FROM schema_migrations") == \
+        "0001_init.sql,0002_notes.sql,0002_users.sql"
+    assert host.run("docker ps -a --format '{{.Names}}' | grep -x divan-migrate").rc == 1
+
+
+def test_one_release_recorded_for_three_runs(host):
+    # converge, idempotence and --check ran: only the first changed anything.
+    recs = releases(host)
+    assert len(recs) == 1, recs
+    assert recs[0]["identity"]["version"] == "1.0.0"
+    assert recs[0]["identity"]["image_ids"]["backend"].startswith("sha256:")
+    current = json.loads(host.file(ROOT + "/current-release.json").content_string)
+    assert current["identity"] == recs[0]["identity"]
+
+
+# --- through Caddy, as a browser meets it ---------------------------------------
+
+
+@pytest.mark.parametrize("path,expect", [
+    ("/", "https://divan.test/api"),          # frontend, built with the production API URL
+    ("/health/live", '"status"'),             # backend
+    ("/health/ready", '"database":"ok"'),     # backend, really queries PostgreSQL
+    ("/api/version", '"version":"1.0.0"'),    # backend, /api prefix stripped
+    ("/socket.io/?EIO=4&transport=polling", '"sid"'),
+])
+def test_every_route_answers_through_caddy(host, path, expect):
+    code, body = via_caddy(host, path)
+    assert code == "200", (path, code, body[:300])
+    assert expect in body.replace(" ", ""), (path, body[:300])
+
+
+def test_frontend_points_at_production_urls_not_localhost(host):
+    code, body = via_caddy(host, "/")
+    assert code == "200" and "localhost" not in body and "127.0.0.1" not in body, body[:500]
+
+
+def test_metrics_are_not_public_through_caddy(host):
+    code, _ = via_caddy(host, "/metrics", headers=["Authorization: Bearer %s" % TOKEN])
+    assert code in ("403", "404"), code
+
+
+def test_site_verification_play_passes(host):
+    # site.yml's last play, on its own: every route, TLS, headers, WebSockets.
+    rc, out = converge(tags="verify")
+    assert rc == 0, out[-4000:]
+    assert "all 7 probe(s) passed" in out, out[-4000:]
+
+
+# --- an inventory with a placeholder secret ---------------------------------------
+
+
+def test_placeholder_secret_stops_before_the_host_is_touched(host):
+    before = container_ids(host)
+    env_before = host.file(ROOT + "/.env").content_string
+    rc, out = converge({"vault_secret_key": "CHANGE_ME_to_a_long_random_value", "app_version": "1.1.0"}, tags="")
+    assert rc != 0, out[-3000:]
+    assert "SECRET_KEY" in out and "placeholder" in out.lower(), out[-3000:]
+    assert "CHANGE_ME_to_a_long_random_value" not in out
+    # The run stopped in the preflight play: no play ran on the host.
+    assert "PLAY [Docker Engine" not in out, out[-3000:]
+    assert container_ids(host) == before
+    assert host.file(ROOT + "/.env").content_string == env_before
+    assert version(host) == "1.0.0"
+
+
+# --- a redeploy with a new release ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redeployed(host):
+    code, body = get(host, "/notes", headers=["Content-Type: application/json"])
+    assert code == "200", body
+    note = host.check_output(
+        "curl -sf -X POST -H 'Content-Type: application/json' -d '{\"body\": \"written by 1.0.0\"}' "
+        "http://127.0.0.1:8000/notes")
+    rc, out = converge({"app_version": "1.1.0"})
+    assert rc == 0, out[-4000:]
+    return json.loads(note), out
+
+
+def test_redeploy_serves_the_new_release(host, redeployed):
+    assert version(host) == "1.1.0"
+    assert get(host, "/health/ready")[0] == "200"
+
+
+def test_redeploy_ran_only_the_new_migration(host, redeployed):
+    assert sql(host, "SELECT count(*) FROM schema_migrations") == "4"
+    assert sql(host, "SELECT filename FROM schema_migrations ORDER BY applied_at DESC, filename DESC LIMIT 1") == \
+        "0003_notes_author.sql"
+
+
+def test_data_survives_the_redeploy(host, redeployed):
+    note, _ = redeployed
+    code, body = get(host, "/notes")
+    assert code == "200"
+    assert {"id": note["id"], "body": "written by 1.0.0"} in json.loads(body)
+
+
+def test_redeploy_recorded_with_the_previous_release(host, redeployed):
+    recs = releases(host)
+    assert len(recs) == 2
+    assert recs[1]["identity"]["version"] == "1.1.0"
+    assert recs[1]["previous"]["backend"].endswith("/backend:1.0.0")
+
+
+# --- releases whose migration fails -----------------------------------------------
+
+BROKEN = {
+    "app_image_source": "archive",
+    "app_image_archives": [str(PROJECT / ".cache/images/divan-standin-broken-migration.tar")],
+    "app_images": {
+        "backend": "divan-test/backend:broken-migration",
+        "frontend": "divan-test/frontend:1.1.0",
+        "activities_core": "divan-test/activities-core:1.1.0",
+    },
+}
+
+
+def _assert_nothing_replaced(host, before_ids, out):
+    assert container_ids(host) == before_ids, out[-3000:]
+    assert version(host) == "1.1.0"
+    assert get(host, "/health/ready")[0] == "200"
+    assert len(releases(host)) == 2
+    assert sql(host, "SELECT count(*) FROM schema_migrations") == "4"
+    assert "broken-migration" not in host.file(ROOT + "/compose.yaml").content_string
+
+
+def test_failing_migration_stops_the_deploy(host, redeployed):
+    before = container_ids(host)
+    rc, out = converge({"app_version": "1.1.0"}, BROKEN)
+    assert rc != 0, out[-3000:]
+    assert "The migrations with divan-test/backend:broken-migration failed" in out
+    assert "exit status 1" in out and "no_such_type" in out
+    # The archive was delivered and loaded, as production without a registry would.
+    assert host.file("/opt/divan/images/divan-standin-broken-migration.tar").exists
+    _assert_nothing_replaced(host, before, out)
+
+
+def test_migration_errors_with_exit_0_still_stop_the_deploy(host, redeployed):
+    # Like the platform's own script: errors printed, exit status 0.
+    before = container_ids(host)
+    rc, out = converge({"app_version": "1.1.0", "app_env_extra": {"MIGRATIONS_EXIT_ZERO_ON_ERROR": "true"}}, BROKEN)
+    assert rc != 0, out[-3000:]
+    assert "exit status 0, output matches app_migrations_fail_pattern" in out
+    _assert_nothing_replaced(host, before, out)
+
+
+# --- images built on the host from a source checkout ------------------------------
+
+
+def test_build_on_the_host_bakes_the_inventory_api_url(host, redeployed):
+    rc, out = converge({
+        "app_version": "1.2.0",
+        "app_image_source": "build",
+        "app_image_repository": "divan-built",
+        "app_build_src": str(SCENARIO / "files" / "build-src"),
+        "app_build_args": {"frontend": {"NEXT_PUBLIC_API_URL": "https://divan.test/api/v2"}},
+    })
+    assert rc == 0, out[-4000:]
+    image = host.check_output("docker inspect -f '{{.Config.Image}}' divan-frontend-1")
+    assert image == "divan-built/frontend:1.2.0"
+    labels = host.check_output("docker image inspect -f '{{json .Config.Labels}}' divan-built/frontend:1.2.0")
+    assert json.loads(labels).get("divan.built-on-host") == "true"
+    code, body = via_caddy(host, "/")
+    assert code == "200"
+    assert 'window.__NEXT_PUBLIC_API_URL__ = "https://divan.test/api/v2"' in body, body[:500]
+    assert "localhost" not in body
+    assert releases(host)[-1]["identity"]["version"] == "1.2.0"
