@@ -86,6 +86,7 @@ FALSE_WORDS = ('false', '0', 'no', 'off')
 LOCAL_HOSTS = ('localhost', '127.0.0.1', '::1', '0.0.0.0', 'mailhog', 'mailpit',
                'maildev', 'host.docker.internal')
 DEV_SMTP_PORTS = ('1025',)
+SENTRY_DSN_KEYS = ('SENTRY_DSN', 'NEXT_PUBLIC_SENTRY_DSN')
 
 GENERATE_HINT = 'generate one with `openssl rand -hex 32`'
 _KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -383,8 +384,7 @@ def check_smtp(env):
     return out
 
 
-def check_sentry_dsn(value):
-    key = 'SENTRY_DSN'
+def check_sentry_dsn(value, key='SENTRY_DSN'):
     msg = ('%s: not a well-formed DSN; expected https://<public-key>@<host>/<project-id> '
            '(copy it from the Sentry project settings).' % key)
     try:
@@ -519,9 +519,11 @@ def check_production_flags(env, domain=None, uploads_to_s3=True):
                                    '%s: missing; uploads go to S3 in production, set %s '
                                    '(or set uploads_to_s3: false for this inventory).' % (key, key)))
 
-    dsn = env.get('SENTRY_DSN')
-    if dsn and dsn.strip():
-        out.extend(check_sentry_dsn(dsn))
+    # the backend's DSN, and the frontend's (a build argument) when the env carries it
+    for key in SENTRY_DSN_KEYS:
+        dsn = env.get(key)
+        if dsn and dsn.strip():
+            out.extend(check_sentry_dsn(dsn, key))
 
     workers = env.get('BACKEND_WORKERS')
     if workers is not None and workers.strip():

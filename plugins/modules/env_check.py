@@ -25,8 +25,9 @@ description:
     C(COOKIE_SECURE) true (true/True/TRUE/1/yes/on); C(COOKIE_DOMAIN) equal to C(DOMAIN) or C(.DOMAIN);
     C(CORS_ALLOW_ORIGINS) a comma list of https origins on the domain or its subdomains, with no
     wildcard and no local address; SMTP not the development catch-all; the S3 settings complete when
-    O(uploads_to_s3); C(SENTRY_DSN), when set, a well-formed DSN; C(BACKEND_WORKERS), when set, a
-    positive integer; C(PUBLIC_APP_URL) an https URL on the domain; C(OBS_METRICS_PUBLIC) not true."
+    O(uploads_to_s3); C(SENTRY_DSN) and the frontend's C(NEXT_PUBLIC_SENTRY_DSN), when set,
+    well-formed DSNs; C(BACKEND_WORKERS), when set, a positive integer; C(PUBLIC_APP_URL) an https
+    URL on the domain; C(OBS_METRICS_PUBLIC) not true."
   - With O(path), also checks that the file is owned by O(owner) and has mode C(0600) or stricter.
   - Values never appear in the result, in the failure message or in the module's log; findings name
     the key, the rule and what to change.

@@ -271,6 +271,20 @@ def test_sentry_dsn(dsn, ok):
     assert dsn not in json.dumps(findings)
 
 
+@pytest.mark.parametrize('dsn,ok', [
+    ('https://0123456789abcdef0123456789abcdef@o123.ingest.sentry.io/4506', True),
+    ('https://key@o1.ingest.sentry.io/project', False),
+    ('http://key@o1.ingest.sentry.io/42', False),
+])
+def test_frontend_sentry_dsn_build_argument(dsn, ok):
+    findings = er.check_env(good_env(NEXT_PUBLIC_SENTRY_DSN=dsn))
+    assert rules_for(findings, 'NEXT_PUBLIC_SENTRY_DSN') == ([] if ok else ['sentry_dsn_invalid'])
+    assert rules_for(findings, 'SENTRY_DSN') == []
+    assert all(f['message'].startswith('NEXT_PUBLIC_SENTRY_DSN: ') for f in findings
+               if f['key'] == 'NEXT_PUBLIC_SENTRY_DSN')
+    assert dsn not in json.dumps(findings)
+
+
 @pytest.mark.parametrize('value,ok', [('5', True), ('1', True), ('0', False), ('-2', False), ('four', False),
                                       ('2.5', False), ('', True)])
 def test_backend_workers(value, ok):
