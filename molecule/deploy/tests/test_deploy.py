@@ -1,0 +1,256 @@
+"""Deploys and rollbacks without downtime, checked under load through Caddy.
+
+Runs in file order on the converged host (release 1.0.0, two replicas per
+service behind Caddy): playbooks/deploy.yml to 1.1.0 while the load
+generator sends a steady stream of requests through Caddy and a WebSocket
+session stays open on activities-core (whose image does not change), then
+playbooks/rollback.yml under load with the registry stopped, a rollback whose
+images are gone, and a deploy while the lock is held.
+"""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
+
+SCENARIO = Path(__file__).resolve().parents[1]
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or SCENARIO.parents[1])
+INSTANCE = "divan-deploy"
+ROOT = "/opt/divan"
+REGISTRY = "registry.divan.test:5000/divan"
+SERVICES = {"backend": 8000, "frontend": 3000, "activities-core": 3001}
+REPLICAS = {"": 0, "-2": 10}  # compose service suffix -> port offset
+LOAD_PATHS = ["/api/version", "/", "/api/health/live"]
+
+
+def playbook(name, *extra_vars):
+    """Run playbooks/<name> against the instance with the scenario's variables; return (rc, output)."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+        ANSIBLE_NOCOLOR="1",
+        MOLECULE_PROJECT_DIRECTORY=str(PROJECT),
+    )
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks" / name),
+           "-e", "@%s" % (SCENARIO.parent / "app/vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
+           "-e", "deploy_hosts=all"]
+    for ev in extra_vars:
+        cmd += ["-e", json.dumps(ev)]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc.returncode, proc.stdout
+
+
+def flat(text):
+    """Output with YAML line folding undone (messages wrap in the yaml result format)."""
+    return " ".join(text.replace("'", " ").split())
+
+
+class Load:
+    """divan-loadgen.py inside the instance, through Caddy, while a playbook runs."""
+
+    def __init__(self, ws=0, rate=50):
+        self.proc = subprocess.Popen(
+            ["docker", "exec", INSTANCE, "python3", "/usr/local/bin/divan-loadgen.py", "--rate", str(rate),
+             "--ws", str(ws)] + sum((["--path", p] for p in LOAD_PATHS), []),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(300):
+            if subprocess.run(["docker", "exec", INSTANCE, "test", "-f", "/tmp/divan-loadgen.ready"]).returncode == 0:
+                return
+            assert self.proc.poll() is None, self.proc.communicate()
+            time.sleep(0.1)
+        raise AssertionError("load generator did not start")
+
+    def stop(self):
+        subprocess.run(["docker", "exec", INSTANCE, "touch", "/tmp/divan-loadgen.stop"], check=True)
+        out, err = self.proc.communicate(timeout=300)
+        assert self.proc.returncode == 0, err
+        return json.loads(out)
+
+
+def under_load(name, *extra_vars, ws=0):
+    load = Load(ws=ws)
+    start = time.monotonic()
+    rc, out = playbook(name, *extra_vars)
+    wall = round(time.monotonic() - start, 1)
+    figures = dict(load.stop(), playbook=name, playbook_wall_s=wall)
+    # Kept for the record (bench/ prints such figures; nothing here asserts timings).
+    logs = PROJECT / ".cache" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / ("deploy-verify-%s.json" % name.split(".")[0])).write_text(json.dumps(figures, indent=2) + "\n")
+    return rc, out, figures
+
+
+def version(host, port):
+    out = host.check_output("curl -sf --max-time 10 http://127.0.0.1:%d/version" % port)
+    return json.loads(out)["version"]
+
+
+def through_caddy(host, path):
+    return host.run("curl -s -o /dev/null -w '%%{http_code}' --max-time 10 "
+                    "--cacert /var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt "
+                    "https://divan.test%s" % path).stdout
+
+
+def container_ids(host):
+    return {line.split()[0]: line.split()[1] for line in
+            host.check_output("docker ps -a --filter label=com.docker.compose.project=divan "
+                              "--format '{{.Names}} {{.ID}}'").splitlines()}
+
+
+def releases(host):
+    return [json.loads(line) for line in host.file(ROOT + "/releases.log").content_string.splitlines() if line]
+
+
+# --- the converged release ------------------------------------------------------------
+
+
+def test_two_healthy_replicas_per_service(host):
+    names = container_ids(host)
+    expected = {"divan-%s%s-1" % (s, r) for s in SERVICES for r in REPLICAS}
+    assert set(names) == expected, names
+    for name in expected:
+        assert host.check_output("docker inspect -f '{{.State.Health.Status}}' %s" % name) == "healthy", name
+    for service, port in SERVICES.items():
+        for suffix, offset in REPLICAS.items():
+            bindings = host.check_output("docker port divan-%s%s-1 %d/tcp" % (service, suffix, port))
+            assert bindings.splitlines() == ["127.0.0.1:%d" % (port + offset)], (service, suffix, bindings)
+
+
+def test_caddy_lists_both_replicas_with_health_checks(host):
+    caddyfile = host.file("/etc/caddy/Caddyfile").content_string
+    for port in SERVICES.values():
+        assert "reverse_proxy 127.0.0.1:%d 127.0.0.1:%d {" % (port, port + 10) in caddyfile, port
+    assert "health_uri /health/live" in caddyfile and "lb_try_duration 15s" in caddyfile
+
+
+def test_every_route_answers_through_caddy(host):
+    for path in LOAD_PATHS:
+        assert through_caddy(host, path) == "200", path
+
+
+# --- deploy 1.1.0 under load --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deployed(host):
+    before = container_ids(host)
+    # activities-core keeps its image: its WebSocket session must stay open.
+    rc, out, load = under_load(
+        "deploy.yml", {"app_version": "1.1.0", "app_images": {"activities_core": REGISTRY + "/activities-core:1.0.0"}},
+        ws=1)
+    assert rc == 0, out[-5000:]
+    return before, out, load
+
+
+def test_deploy_loses_no_request(deployed):
+    _, _, load = deployed
+    assert load["requests_sent"] >= 2000, load
+    assert load["requests_failed"] == 0, load
+    assert load["requests_ok"] == load["requests_sent"], load
+
+
+def test_websocket_on_unchanged_service_stays_open(host, deployed):
+    before, _, load = deployed
+    assert load["websocket"]["drops"] == 0, load
+    after = container_ids(host)
+    for replica in REPLICAS:
+        name = "divan-activities-core%s-1" % replica
+        assert after[name] == before[name], name
+
+
+def test_deploy_replaced_every_replica_of_the_changed_services(host, deployed):
+    before, _, _ = deployed
+    after = container_ids(host)
+    assert set(after) == set(before)  # old containers removed, none left over
+    for service in ("backend", "frontend"):
+        for replica, offset in REPLICAS.items():
+            name = "divan-%s%s-1" % (service, replica)
+            assert after[name] != before[name], name
+            assert host.check_output("docker inspect -f '{{.Config.Image}}' %s" % name) == \
+                "%s/%s:1.1.0" % (REGISTRY, service)
+    for offset in REPLICAS.values():
+        assert version(host, 8000 + offset) == "1.1.0"
+
+
+def test_deploy_recorded_and_lock_released(host, deployed):
+    last = releases(host)[-1]
+    assert last["action"] == "deploy" and last["identity"]["version"] == "1.1.0", last
+    assert last["previous_version"] == "1.0.0" and last["previous"]["backend"] == REGISTRY + "/backend:1.0.0"
+    assert not host.file(ROOT + "/deploy.lock").exists
+
+
+# --- rollback under load, without the registry ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rolled_back(host, deployed):
+    count = len(releases(host))
+    # Nothing may be pulled: the registry is down for the rollback.
+    host.check_output("systemctl stop docker-registry")
+    try:
+        rc, out, load = under_load("rollback.yml")
+    finally:
+        host.check_output("systemctl start docker-registry")
+    assert rc == 0, out[-5000:]
+    return count, load
+
+
+def test_rollback_loses_no_request(rolled_back):
+    _, load = rolled_back
+    assert load["requests_sent"] > 0 and load["requests_failed"] == 0, load
+
+
+def test_rollback_serves_the_previous_release(host, rolled_back):
+    for offset in REPLICAS.values():
+        assert version(host, 8000 + offset) == "1.0.0"
+    for service in ("backend", "frontend", "activities-core"):
+        assert host.check_output("docker inspect -f '{{.Config.Image}}' divan-%s-2-1" % service) == \
+            "%s/%s:1.0.0" % (REGISTRY, service)
+
+
+def test_rollback_recorded(host, rolled_back):
+    count, _ = rolled_back
+    recs = releases(host)
+    assert len(recs) == count + 1
+    assert recs[-1]["action"] == "rollback" and recs[-1]["identity"]["version"] == "1.0.0", recs[-1]
+    assert recs[-1]["previous_version"] == "1.1.0"
+
+
+def test_rollback_stops_when_the_images_are_gone(host, rolled_back):
+    # The previous release is now 1.1.0; drop one of its images from the host.
+    host.check_output("docker image rm %s/frontend:1.1.0" % REGISTRY)
+    count = len(releases(host))
+    rc, out = playbook("rollback.yml")
+    assert rc != 0
+    assert "frontend:1.1.0 is no longer on the host" in flat(out), out[-3000:]
+    assert version(host, 8000) == "1.0.0"
+    assert len(releases(host)) == count
+    assert not host.file(ROOT + "/deploy.lock").exists
+
+
+# --- one deploy at a time ------------------------------------------------------------------------
+
+
+def test_deploy_refused_while_the_lock_is_held(host, rolled_back):
+    host.check_output("mkdir %s/deploy.lock && echo '{\"action\": \"deploy\", \"by\": \"lock-holder-test\", "
+                      "\"controller\": \"ci\", \"since\": \"2026-01-01T00:00:00Z\"}' > %s/deploy.lock/owner.json"
+                      % (ROOT, ROOT))
+    try:
+        start = time.monotonic()
+        rc, out = playbook("deploy.yml", {"app_version": "1.1.0", "deploy_lock_timeout": 3, "deploy_lock_poll": 1})
+        assert rc != 0
+        assert "is held by a deploy run by lock-holder-test from ci since 2026-01-01T00:00:00Z" in flat(out), out[-3000:]
+        assert "gave up after 3 s (deploy_lock_timeout)" in flat(out)
+        # the refused run leaves the holder's lock alone and changes nothing
+        assert host.file(ROOT + "/deploy.lock/owner.json").exists
+        assert version(host, 8000) == "1.0.0"
+    finally:
+        host.check_output("rm -rf %s/deploy.lock" % ROOT)
