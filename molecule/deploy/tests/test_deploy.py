@@ -40,7 +40,7 @@ def playbook(name, *extra_vars):
         MOLECULE_PROJECT_DIRECTORY=str(PROJECT),
     )
     cmd = ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks" / name),
-           "-e", "@%s" % (SCENARIO.parent / "app/vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
+           "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
            "-e", "deploy_hosts=all"]
     for ev in extra_vars:
         cmd += ["-e", json.dumps(ev)]
