@@ -114,7 +114,9 @@ t0, t1, t2, b0, b1 = map(float, sys.argv[1:6])
 fresh, rerun, base = t1 - t0, t2 - t1, b1 - b0
 res = {
     "machine": {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
-                "load_avg_1m": round(os.getloadavg()[0], 2)},
+                "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                "debian": open("/etc/debian_version").read().strip(),
+                "load_avg_1m_5m_15m": [round(x, 2) for x in os.getloadavg()]},
     "fresh_converge_s": round(fresh, 1), "fresh_changed": int(sys.argv[6]),
     "baseline_s": round(base, 1), "fresh_to_baseline_ratio": round(fresh / base, 2),
     "rerun_s": round(rerun, 1), "rerun_changed": int(sys.argv[7]),
@@ -134,5 +136,6 @@ print("| fresh / baseline | %s |" % res["fresh_to_baseline_ratio"])
 print("| no-change re-run (s) | %s (changed=%d) |" % (res["rerun_s"], res["rerun_changed"]))
 print("| re-run / fresh | %s |" % res["rerun_to_fresh_ratio"])
 print()
-print("Machine: %(host)s, %(cpus)s CPUs, Linux %(kernel)s, load %(load_avg_1m)s" % res["machine"])
+print("Machine: %(host)s, %(cpus)s CPUs, %(ram_gib)s GiB RAM, Debian %(debian)s, Linux %(kernel)s, load %(load_avg_1m_5m_15m)s"
+      % res["machine"])
 PY

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,8 @@ args = p.parse_args()
 
 env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
            ANSIBLE_NOCOLOR="1", MOLECULE_PROJECT_DIRECTORY=str(ROOT),
+           # Per-task timestamps: the role's share of the wall time (role_s below).
+           ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
            PATH="%s:%s" % (ROOT / ".venv/bin", os.environ.get("PATH", "")))
 inventory = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
 inventory.write("all:\n  children:\n    divan_app:\n      hosts:\n        %s:\n"
@@ -49,6 +52,26 @@ def sh(*cmd, check=True):
     return subprocess.run(cmd, check=check, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
 
 
+def role_seconds(output):
+    """Seconds spent in divan.platform.app tasks: from the start of its first task to the
+    start of the first task after its last one (profile_tasks' cumulative timestamps)."""
+    starts = []  # (task name, cumulative seconds at its start)
+    name = None
+    for line in output.splitlines():
+        m = re.match(r"^TASK \[(.*)\]", line)
+        if m:
+            name = m.group(1)
+            continue
+        m = re.search(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)[\s*]*$", line)
+        if m and name is not None:
+            starts.append((name, int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))))
+            name = None
+    app = [i for i, (task, _) in enumerate(starts) if task.startswith("divan.platform.app :")]
+    if not app or app[-1] + 1 >= len(starts):
+        return None
+    return round(starts[app[-1] + 1][1] - starts[app[0]][1], 1)
+
+
 def playbook(name, *extra):
     cmd = ["ansible-playbook", "-i", inventory.name, str(ROOT / "playbooks" / name),
            "-e", "@%s" % (ROOT / "molecule/deploy/vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml")]
@@ -58,7 +81,7 @@ def playbook(name, *extra):
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         sys.exit("%s failed:\n%s" % (name, proc.stdout[-4000:]))
-    return round(time.monotonic() - start, 1)
+    return round(time.monotonic() - start, 1), role_seconds(proc.stdout)
 
 
 def under_load(name, *extra, ws=0):
@@ -70,21 +93,22 @@ def under_load(name, *extra, ws=0):
         if load.poll() is not None:
             sys.exit(load.communicate()[1])
         time.sleep(0.1)
-    wall = playbook(name, *extra)
+    wall, role = playbook(name, *extra)
     sh("docker", "exec", INSTANCE, "touch", "/tmp/divan-loadgen.stop")
     out, err = load.communicate(timeout=180)
     if load.returncode != 0:
         sys.exit(err)
-    return wall, json.loads(out)
+    return wall, role, json.loads(out)
 
 
 sh("docker", "inspect", INSTANCE)
+load_before = [round(x, 2) for x in os.getloadavg()]
 sh("docker", "exec", INSTANCE, "systemctl", "start", "docker-registry")
 playbook("deploy.yml", {"app_version": "1.0.0"})
-deploy_wall, deploy = under_load("deploy.yml", {"app_version": "1.1.0"}, ws=args.ws)
+deploy_wall, deploy_role, deploy = under_load("deploy.yml", {"app_version": "1.1.0"}, ws=args.ws)
 sh("docker", "exec", INSTANCE, "systemctl", "stop", "docker-registry")
 try:
-    rollback_wall, rollback = under_load("rollback.yml", ws=args.ws)
+    rollback_wall, rollback_role, rollback = under_load("rollback.yml", ws=args.ws)
 finally:
     sh("docker", "exec", INSTANCE, "systemctl", "start", "docker-registry")
 os.unlink(inventory.name)
@@ -92,17 +116,20 @@ os.unlink(inventory.name)
 reconnect = sorted(deploy["websocket"]["reconnect_ms"])
 result = {
     "machine": {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
-                "load_avg_1m": round(os.getloadavg()[0], 2)},
+                "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                "debian": Path("/etc/debian_version").read_text().strip(),
+                "load_avg_before_1m_5m_15m": load_before,
+                "load_avg_after_1m_5m_15m": [round(x, 2) for x in os.getloadavg()]},
     "setup": {"replicas": 2, "rate_per_s": args.rate, "websocket_sessions": args.ws,
               "paths": PATHS, "from": "1.0.0", "to": "1.1.0 (backend, frontend, activities-core)"},
-    "redeploy": {"wall_s": deploy_wall, "requests_sent": deploy["requests_sent"],
+    "redeploy": {"wall_s": deploy_wall, "role_s": deploy_role, "requests_sent": deploy["requests_sent"],
                  "requests_failed": deploy["requests_failed"], "failures": deploy["failures"],
                  "latency_p50_ms": deploy["latency_ms"]["p50"], "latency_p99_ms": deploy["latency_ms"]["p99"],
                  "latency_max_ms": deploy["latency_ms"]["max"],
                  "ws_sessions_dropped": deploy["websocket"]["drops"],
                  "ws_reconnect_ms_p50": reconnect[len(reconnect) // 2] if reconnect else None,
                  "ws_reconnect_ms_max": reconnect[-1] if reconnect else None},
-    "rollback": {"wall_s": rollback_wall, "requests_sent": rollback["requests_sent"],
+    "rollback": {"wall_s": rollback_wall, "role_s": rollback_role, "requests_sent": rollback["requests_sent"],
                  "requests_failed": rollback["requests_failed"], "failures": rollback["failures"],
                  "latency_p50_ms": rollback["latency_ms"]["p50"], "latency_p99_ms": rollback["latency_ms"]["p99"],
                  "ws_sessions_dropped": rollback["websocket"]["drops"]},
@@ -115,7 +142,8 @@ d, r = result["redeploy"], result["rollback"]
 print()
 print("| measure | redeploy 1.0.0 -> 1.1.0 | rollback |")
 print("|---|---|---|")
-print("| wall time (s) | %s | %s |" % (d["wall_s"], r["wall_s"]))
+print("| wall time of the playbook (s) | %s | %s |" % (d["wall_s"], r["wall_s"]))
+print("| of which divan.platform.app (s) | %s | %s |" % (d["role_s"], r["role_s"]))
 print("| requests sent / failed | %d / %d | %d / %d |" % (d["requests_sent"], d["requests_failed"],
                                                           r["requests_sent"], r["requests_failed"]))
 print("| latency p50 / p99 (ms) | %s / %s | %s / %s |" % (d["latency_p50_ms"], d["latency_p99_ms"],
@@ -123,4 +151,5 @@ print("| latency p50 / p99 (ms) | %s / %s | %s / %s |" % (d["latency_p50_ms"], d
 print("| WebSocket sessions dropped (of %d) | %d | %d |" % (args.ws, d["ws_sessions_dropped"], r["ws_sessions_dropped"]))
 print("| WebSocket reconnect p50 / max (ms) | %s / %s | |" % (d["ws_reconnect_ms_p50"], d["ws_reconnect_ms_max"]))
 print()
-print("Machine: %(host)s, %(cpus)s CPUs, Linux %(kernel)s, load %(load_avg_1m)s" % result["machine"])
+print("Machine: %(host)s, %(cpus)s CPUs, %(ram_gib)s GiB RAM, Debian %(debian)s, Linux %(kernel)s, "
+      "load %(load_avg_before_1m_5m_15m)s before, %(load_avg_after_1m_5m_15m)s after" % result["machine"])

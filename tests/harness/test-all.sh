@@ -15,9 +15,12 @@ echo "base images ready in $(( $(date +%s) - start )) s"
 tests/harness/build-standin-images.sh --save .cache/images
 echo "stand-in images ready in $(( $(date +%s) - start )) s"
 # DIVAN_TEST_WORKERS parallel pytest workers (default 2): the scenarios
-# spend much of their time waiting on apt, systemd and image loads.
+# spend much of their time waiting on apt, systemd and image loads. Tests go
+# to the workers one at a time in collection order, and the scenarios are
+# collected longest first (tests/scenarios/test_molecule.py), so the long
+# ones start at once and the short ones fill the gaps.
 rc=0
-pytest -p no:cacheprovider -v -rfE --durations=15 -n "${DIVAN_TEST_WORKERS:-2}" --dist worksteal \
+pytest -p no:cacheprovider -v -rfE --durations=15 -n "${DIVAN_TEST_WORKERS:-2}" --dist load --maxschedchunk 1 \
   tests/scenarios tests/lint tests/unit tests/integration || rc=$?
 echo "whole suite: $(( $(date +%s) - start )) s"
 [ -f .cache/logs/timings.json ] && { echo "molecule step timings (s):"; cat .cache/logs/timings.json; }

@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 MOLECULE_DIR = ROOT / "molecule"
 LOG_DIR = ROOT / ".cache" / "logs"
 NOT_SCENARIOS = {"_shared", "demo"}
+# Collected first, longest first (minutes in a CI run), so that parallel
+# workers start them at once; the rest follow in name order.
+LONG_FIRST = ["fleet", "site", "activities_pm2", "bootstrap", "deploy", "postgresql"]
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", re.M)
 
 
@@ -37,6 +40,7 @@ def _scenarios():
     unknown = set(wanted) - set(found)
     if unknown:
         raise ValueError("unknown scenario(s): %s" % ", ".join(sorted(unknown)))
+    found.sort(key=lambda s: (LONG_FIRST.index(s) if s in LONG_FIRST else len(LONG_FIRST), s))
     return [s for s in found if not wanted or s in wanted]
 
 

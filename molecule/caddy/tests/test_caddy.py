@@ -160,4 +160,12 @@ def test_access_log_is_json_and_rotated(host):
     entries = [json.loads(line) for line in f.content_string.splitlines() if line.strip()]
     assert any(e["request"]["uri"] == "/access-log-probe" and e["status"] == 200 for e in entries)
     caddyfile = host.file("/etc/caddy/Caddyfile").content_string
-    assert "roll_size 100MiB" in caddyfile and "roll_keep 10" in caddyfile
+    assert "roll_size 100MiB" in caddyfile and "roll_keep 10" in caddyfile and "roll_keep_for 720h" in caddyfile
+    # As Caddy reads them: the access log's file writer rolls at 100 MiB, keeps 10 files for 30 days.
+    adapted = json.loads(host.check_output("caddy adapt --config /etc/caddy/Caddyfile --adapter caddyfile"))
+    writers = [w["writer"] for w in adapted["logging"]["logs"].values()
+               if w.get("writer", {}).get("filename") == log]
+    assert writers, adapted["logging"]  # one per site block importing the log snippet
+    for w in writers:
+        assert w.get("roll", True) is not False
+        assert (w["roll_size_mb"], w["roll_keep"], w["roll_keep_days"]) == (100, 10, 30), w

@@ -6,8 +6,10 @@ https://--host (connecting to --connect, TLS verified against --ca) until the
 file --stop-file exists (or --max-seconds pass), while --ws sessions stay
 open on --ws-path and echo a message every --ws-interval seconds. A session
 that drops reconnects at once and the time to the next echo is recorded.
-Prints one JSON object: requests sent/failed, failures by reason, latency
-percentiles (ms), WebSocket drops and reconnect times (ms).
+Prints one JSON object: requests sent/failed, failures by reason, GETs
+re-sent once on a fresh connection after a kept-alive one was closed
+under them (stale_keepalive_retries), latency percentiles (ms), WebSocket
+drops and reconnect times (ms).
 Standard library only: runs on the bare Debian target.
 """
 import argparse
@@ -60,8 +62,26 @@ class Conn(http.client.HTTPSConnection):
         self.sock = ctx.wrap_socket(sock, server_hostname=args.host)
 
 
+# A kept-alive connection the server closed while idle (Caddy does so on a
+# graceful reload) fails the next request sent on it before any response
+# byte. Like browsers and Go's client (RFC 9112, 9.3.1: an idempotent
+# request may be retried on a new connection), the GET is sent once more on
+# a fresh connection; such retries are counted, not hidden. A request that
+# fails on a fresh connection, or after part of a response, is a failure.
+STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+stale_retries = {}
+
+
+def get(conn, path):
+    conn.request("GET", path, headers={"Host": args.host})
+    resp = conn.getresponse()
+    resp.read()
+    return resp
+
+
 def worker(jobs):
     conn = None
+    reused = False
     while True:
         path = jobs.get()
         if path is None:
@@ -69,10 +89,19 @@ def worker(jobs):
         start = time.monotonic()
         try:
             if conn is None:
+                conn, reused = Conn(args.host, args.port, timeout=30), False
+            try:
+                resp = get(conn, path)
+            except STALE as exc:
+                if not reused:
+                    raise
+                with lock:
+                    key = "%s %s" % (type(exc).__name__, path)
+                    stale_retries[key] = stale_retries.get(key, 0) + 1
+                conn.close()
                 conn = Conn(args.host, args.port, timeout=30)
-            conn.request("GET", path, headers={"Host": args.host})
-            resp = conn.getresponse()
-            resp.read()
+                resp = get(conn, path)
+            reused = True
             if resp.status != 200:
                 fail("HTTP %d %s" % (resp.status, path))
             else:
@@ -228,6 +257,7 @@ def main():
         "requests_failed": failed,
         "requests_ok": len(latencies),
         "failures": failures,
+        "stale_keepalive_retries": stale_retries,
         "seconds": round(elapsed, 1),
         "rate_per_s": round(sent / elapsed, 1) if elapsed else 0,
         "latency_ms": {"p50": pct(latencies, 50), "p99": pct(latencies, 99), "max": pct(latencies, 100),

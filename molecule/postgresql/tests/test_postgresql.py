@@ -89,6 +89,29 @@ def test_no_collation_mismatch(host):
     assert sql(host, "SELECT datcollversion IS NOT NULL FROM pg_database WHERE datname = 'divan'") == "t"
 
 
+def test_server_log_is_rotated_by_logrotate(host):
+    # Debian's postgresql-common logs to /var/log/postgresql and rotates it with
+    # logrotate (a Recommends of postgresql-common: without it the log grows forever).
+    assert host.package("logrotate").is_installed
+    assert host.service("logrotate.timer").is_enabled
+    conf = "/etc/logrotate.d/postgresql-common"
+    assert "/var/log/postgresql/*.log" in host.file(conf).content_string
+    log = "/var/log/postgresql/postgresql-17-main.log"
+    assert host.file(log).exists
+    debug = host.run("logrotate -d -s /tmp/logrotate-test.state %s" % conf)
+    assert debug.rc == 0 and "error" not in debug.stderr.lower(), debug.stderr
+    assert log in debug.stderr + debug.stdout
+    # A forced rotation (own state file) keeps the server logging into the fresh file.
+    host.run_test("logrotate -f -s /tmp/logrotate-test.state %s" % conf)
+    assert host.file(log + ".1").exists
+    host.run_test("runuser -u postgres -- psql -X -Atd %s -c %s" % (DB, _q("DO $$BEGIN RAISE LOG 'divan-logrotate-probe'; END$$")))
+    for _ in range(20):
+        if "divan-logrotate-probe" in host.file(log).content_string:
+            break
+        time.sleep(0.5)
+    assert "divan-logrotate-probe" in host.file(log).content_string
+
+
 # ---- access --------------------------------------------------------------------------------
 
 def test_listen_addresses_named_never_star(host):

@@ -1,0 +1,310 @@
+"""The fleet of inventories/fleet, checked from the test machine and from
+inside the containers (docker exec): load balancing over both app hosts, a
+stopped backend behind Caddy, Socket.IO rooms across hosts (Redis adapter),
+and who may reach PostgreSQL, Redis and the app ports."""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+testinfra_hosts = RUNNER.get_hosts("divan_proxy")
+
+PROXY = "divan-fleet-proxy"
+APPS = ["divan-fleet-app1", "divan-fleet-app2"]
+DATA = "divan-fleet-data"
+ADDRESS = {PROXY: "10.213.7.10", APPS[0]: "10.213.7.11", APPS[1]: "10.213.7.12", DATA: "10.213.7.20"}
+BACKEND = "divan-backend-1"
+DOMAIN = "divan.test"
+REPORT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")) / ".cache" / "logs" / "fleet.json"
+# Caddy's retry window for the fleet (inventories/fleet: lb_try_duration).
+LB_TRY_SECONDS = 15
+
+
+def _exec(container, *cmd, check=True, timeout=300):
+    proc = subprocess.run(["docker", "exec", container, *cmd], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError("%s: %s failed (%d):\n%s" % (container, cmd, proc.returncode, proc.stdout))
+    return proc.stdout
+
+
+def _record(key, value):
+    data = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    data[key] = value
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# curl through the proxy's Caddy, one line per request: "<status> <seconds>".
+LOAD = r"""
+end=$((SECONDS+%(seconds)d)); n=0
+while [ $SECONDS -lt $end ] && [ $n -lt %(max)d ]; do
+  curl -sk --resolve %(domain)s:443:127.0.0.1 --max-time 30 -o /dev/null \
+       -w '%%{http_code} %%{time_total}\n' 'https://%(domain)s%(path)s' || echo "000 0"
+  n=$((n+1))
+done
+"""
+
+
+def _load(path, seconds=600, max_requests=1000):
+    return ["bash", "-c", LOAD % {"seconds": seconds, "max": max_requests, "domain": DOMAIN, "path": path}]
+
+
+def _results(out):
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    return [(int(code), float(secs)) for code, secs in rows]
+
+
+def _backend_hits(app, probe):
+    logs = subprocess.run(["docker", "exec", app, "docker", "logs", BACKEND], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True).stdout
+    return logs.count("probe=%s" % probe)
+
+
+def test_requests_reach_both_app_hosts(host):
+    probe = uuid.uuid4().hex
+    results = _results(_exec(PROXY, *_load("/api/version?probe=%s" % probe, max_requests=20)))
+    assert [code for code, _ in results] == [200] * 20
+    hits = {app: _backend_hits(app, probe) for app in APPS}
+    _record("round_robin_20_requests", hits)
+    # round_robin over two healthy hosts: each serves some, together all.
+    assert all(count > 0 for count in hits.values()), hits
+    assert sum(hits.values()) == 20, hits
+
+
+def _wait_healthy(app, container, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _exec(app, "docker", "inspect", "-f", "{{.State.Health.Status}}", container, check=False).strip()
+        if state == "healthy":
+            return
+        time.sleep(2)
+    raise AssertionError("%s on %s not healthy after %ds" % (container, app, timeout))
+
+
+def test_stopped_backend_costs_no_failed_request(host):
+    """Requests keep flowing while one app host's backend stops: Caddy retries
+    them on the other host within lb_try_duration."""
+    probe = uuid.uuid4().hex
+    load = subprocess.Popen(["docker", "exec", PROXY, *_load("/api/version?probe=%s" % probe, seconds=25)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(4)
+        _exec(APPS[0], "docker", "stop", BACKEND)
+        out = load.communicate(timeout=120)[0]
+        results = _results(out)
+        failed = [r for r in results if r[0] != 200]
+        slowest = max(secs for _, secs in results)
+        after_stop = _backend_hits(APPS[1], probe)
+        _record("one_backend_stopped", {
+            "requests": len(results), "failed": len(failed), "slowest_seconds": slowest,
+            "served_by_other_host": after_stop})
+        assert len(results) >= 10
+        assert failed == []
+        assert slowest < LB_TRY_SECONDS + 2
+    finally:
+        _exec(APPS[0], "docker", "start", BACKEND, check=False)
+        _wait_healthy(APPS[0], BACKEND)
+    # Caddy takes the host back once its health check passes.
+    deadline = time.monotonic() + 60
+    probe = uuid.uuid4().hex
+    while time.monotonic() < deadline:
+        _exec(PROXY, *_load("/api/version?probe=%s" % probe, max_requests=4))
+        if _backend_hits(APPS[0], probe) > 0:
+            break
+        time.sleep(2)
+    assert _backend_hits(APPS[0], probe) > 0, "Caddy did not send requests to the restarted backend"
+
+
+# A Socket.IO client over Engine.IO long-polling (no library in the target):
+# one client on each app host's activities-core, both join a room, the first
+# says something, the second must hear it - only the Redis adapter carries it.
+SOCKETIO = r"""
+import json, sys, time, urllib.request
+a, b, room, msg = sys.argv[1:5]
+def req(base, sid=None, data=None):
+    url = base + "/socket.io/?EIO=4&transport=polling&t=%f" % time.time() + ("&sid=" + sid if sid else "")
+    r = urllib.request.Request(url, data=data.encode() if data is not None else None,
+                               method="POST" if data is not None else "GET",
+                               headers={"Content-Type": "text/plain;charset=UTF-8"})
+    return urllib.request.urlopen(r, timeout=40).read().decode()
+def connect(base):
+    sid = json.loads(req(base)[1:])["sid"]
+    req(base, sid, "40")
+    ack = req(base, sid)
+    assert "40" in ack, ack
+    return sid
+A, B = "http://%s:3001" % a, "http://%s:3001" % b
+sa, sb = connect(A), connect(B)
+req(A, sa, json.dumps(room).join(['42["join",', ']']))
+req(B, sb, json.dumps(room).join(['42["join",', ']']))
+time.sleep(1)
+started = time.time()
+req(A, sa, '42' + json.dumps(["say", room, msg]))
+heard = ""
+for _ in range(3):
+    packets = req(B, sb).split("\x1e")
+    if "2" in packets:
+        req(B, sb, "3")
+    heard += "|".join(p for p in packets if p.startswith("42"))
+    if msg in heard:
+        break
+print(json.dumps({"heard": heard, "seconds": round(time.time() - started, 3)}))
+"""
+
+
+def test_socketio_message_crosses_app_hosts(host):
+    adapters = [json.loads(_exec(PROXY, "curl", "-fsS", "http://%s:3001/" % ADDRESS[app]))["adapter"] for app in APPS]
+    assert adapters == ["redis", "redis"]
+    msg = "hello-" + uuid.uuid4().hex
+    out = _exec(PROXY, "python3", "-c", SOCKETIO, ADDRESS[APPS[0]], ADDRESS[APPS[1]], "fleet-room", msg, timeout=180)
+    result = json.loads(out.strip().splitlines()[-1])
+    _record("socketio_cross_host", result)
+    assert '42["said","%s"]' % msg in result["heard"], result
+
+
+PROBE = r"""
+import json, socket, sys
+out = {}
+for target in sys.argv[1:]:
+    addr, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((addr, int(port)), timeout=3).close()
+        out[target] = True
+    except OSError:
+        out[target] = False
+print(json.dumps(out))
+"""
+
+
+def _reachable(source, *targets):
+    return json.loads(_exec(source, "python3", "-c", PROBE, *targets).strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("source, expected", [
+    # The app hosts reach PostgreSQL and Redis; the proxy does not.
+    (APPS[0], {"10.213.7.20:5432": True, "10.213.7.20:6379": True}),
+    (APPS[1], {"10.213.7.20:5432": True, "10.213.7.20:6379": True}),
+    (PROXY, {"10.213.7.20:5432": False, "10.213.7.20:6379": False}),
+    # The proxy reaches the containers' published ports; the data host does
+    # not (the forward chain filters Docker's DNAT).
+    (PROXY, {"10.213.7.11:8000": True, "10.213.7.12:3000": True, "10.213.7.11:3001": True}),
+    (DATA, {"10.213.7.11:8000": False, "10.213.7.12:3000": False, "10.213.7.11:3001": False}),
+    # Everyone reaches SSH and the proxy's HTTPS.
+    (DATA, {"10.213.7.10:443": True, "10.213.7.11:22": True}),
+])
+def test_private_services_reachable_only_by_their_clients(host, source, expected):
+    got = _reachable(source, *expected)
+    _record("reachable_from_%s_%s" % (source, "_".join(sorted(expected))[:40]), got)
+    assert got == expected
+
+
+def test_database_and_redis_listen_on_private_address_only(host):
+    listening = _exec(DATA, "ss", "-Hltn")
+    assert "10.213.7.20:5432" in listening and "10.213.7.20:6379" in listening
+    assert "0.0.0.0:5432" not in listening and "0.0.0.0:6379" not in listening
+    hba = _exec(DATA, "sh", "-c", "cat /etc/postgresql/*/main/pg_hba.conf")
+    entries = [line for line in hba.splitlines() if line.strip() and not line.startswith("#")]
+    assert any("10.213.7.11/32" in line for line in entries)
+    assert any("10.213.7.12/32" in line for line in entries)
+    assert not any("10.213.7.10" in line or "0.0.0.0/0" in line for line in entries)
+
+
+def test_migrations_only_on_the_first_app_host(host):
+    """The second app host never migrates (its release record says so) and
+    still serves the database the first host migrated. (That the first host
+    did migrate before its own backend started is checked by the converge:
+    a failed migration stops it; the record of the first host says
+    migrations_applied only for the run that applied them.)"""
+    records = {app: json.loads(_exec(app, "cat", "/opt/divan/current-release.json")) for app in APPS}
+    applied = {app: str(rec.get("migrations_applied")).lower() for app, rec in records.items()}
+    _record("migrations_applied_in_last_release_record", applied)
+    assert applied[APPS[1]] == "false"
+    for app in APPS:
+        ready = json.loads(_exec(app, "curl", "-fsS", "http://%s:8000/health/ready" % ADDRESS[app]))
+        assert ready["status"] == "ok" and ready["migrations"], ready
+
+
+# --- rolling deploy under load (runs last: it moves the fleet to 1.1.0) --------------
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or Path(__file__).resolve().parents[3])
+LOADGEN = PROJECT / "molecule" / "deploy" / "files" / "divan-loadgen.py"
+LOAD_PATHS = ["/api/version", "/", "/api/health/live"]
+
+
+def _playbook(name, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"), ANSIBLE_NOCOLOR="1",
+               MOLECULE_PROJECT_DIRECTORY=str(PROJECT))
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT / "playbooks" / name)]
+    for ev in extra:
+        cmd += ["-e", json.dumps(ev)]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc.returncode, proc.stdout
+
+
+def _app_version(app):
+    return json.loads(_exec(PROXY, "curl", "-fsS", "http://%s:8000/version" % ADDRESS[app]))["version"]
+
+
+def _under_load(name, *extra):
+    """Run playbooks/<name> while divan-loadgen.py sends 25 GETs/s through the proxy's Caddy."""
+    subprocess.run(["docker", "cp", str(LOADGEN), PROXY + ":/usr/local/bin/divan-loadgen.py"], check=True)
+    _exec(PROXY, "rm", "-f", "/tmp/divan-loadgen.stop", "/tmp/divan-loadgen.ready")
+    load = subprocess.Popen(
+        ["docker", "exec", PROXY, "python3", "/usr/local/bin/divan-loadgen.py", "--rate", "25"]
+        + sum((["--path", p] for p in LOAD_PATHS), []),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(300):
+        if subprocess.run(["docker", "exec", PROXY, "test", "-f", "/tmp/divan-loadgen.ready"]).returncode == 0:
+            break
+        assert load.poll() is None, load.communicate()
+        time.sleep(0.1)
+    started = time.monotonic()
+    try:
+        rc, out = _playbook(name, *extra)
+    finally:
+        wall = round(time.monotonic() - started, 1)
+        _exec(PROXY, "touch", "/tmp/divan-loadgen.stop")
+        stdout, stderr = load.communicate(timeout=300)
+    assert rc == 0, out[-5000:]
+    figures = dict(json.loads(stdout), playbook_wall_s=wall)
+    _record("rolling_%s_under_load" % name.split(".")[0], figures)
+    assert figures["requests_sent"] >= 200, figures
+    assert figures["requests_failed"] == 0, figures
+    # Re-sent GETs happen only on connections Caddy closed at its reloads
+    # (2 per app host): at most one per load worker (32) and reload.
+    assert sum(figures["stale_keepalive_retries"].values()) <= 2 * len(APPS) * 32, figures
+    # Each app host was drained at the proxy before its update and put back after.
+    for app in APPS:
+        for state in ("drained", "serving"):
+            assert "Rewrite the proxies' upstreams: %s %s" % (app, state) in out, (app, state)
+    caddyfile = _exec(PROXY, "cat", "/etc/caddy/Caddyfile")
+    assert "# drained" not in caddyfile
+    assert "%s:8000 %s:8000" % (ADDRESS[APPS[0]], ADDRESS[APPS[1]]) in caddyfile
+    return out
+
+
+def test_rolling_deploy_under_load_fails_no_request(host):
+    """playbooks/deploy.yml moves the fleet to 1.1.0 one app host at a time,
+    each drained at the proxy first, while a steady load runs through Caddy:
+    no request fails, the migrations run on the first host only."""
+    assert [_app_version(app) for app in APPS] == ["1.0.0", "1.0.0"]
+    _under_load("deploy.yml", {"app_version": "1.1.0"})
+    assert [_app_version(app) for app in APPS] == ["1.1.0", "1.1.0"]
+    records = {app: json.loads(_exec(app, "cat", "/opt/divan/current-release.json")) for app in APPS}
+    applied = {app: str(rec.get("migrations_applied")).lower() for app, rec in records.items()}
+    assert applied == {APPS[0]: "true", APPS[1]: "false"}, applied
+
+
+def test_rolling_rollback_under_load_fails_no_request(host):
+    """playbooks/rollback.yml returns both app hosts to 1.0.0 the same way."""
+    _under_load("rollback.yml")
+    assert [_app_version(app) for app in APPS] == ["1.0.0", "1.0.0"]
