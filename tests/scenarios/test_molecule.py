@@ -24,9 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 MOLECULE_DIR = ROOT / "molecule"
 LOG_DIR = ROOT / ".cache" / "logs"
 NOT_SCENARIOS = {"_shared", "demo"}
-# Collected first, longest first (minutes in a CI run), so that parallel
-# workers start them at once; the rest follow in name order.
-LONG_FIRST = ["fleet", "site", "activities_pm2", "bootstrap", "deploy", "postgresql"]
+# Collected first, so that the long scenarios start at once; the rest
+# follow in name order. pytest-xdist (--dist load --maxschedchunk 1) first
+# hands each worker two consecutive tests, then one at a time: pairs of
+# (long, shorter) keep the two longest (fleet, site) on different workers.
+LONG_FIRST = ["fleet", "activities_pm2", "site", "bootstrap", "deploy", "postgresql"]
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", re.M)
 
 
