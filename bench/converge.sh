@@ -2,7 +2,12 @@
 # Bench: fresh single-host converge of site.yml vs the bare baseline, and a
 # no-change re-run (printed figures, not a test).
 #
-#   bench/converge.sh [--json out.json]
+#   bench/converge.sh [--json out.json] [--keep]
+#
+# --keep leaves divan-bench-site running (and its inventory in
+# .cache/bench-inventory) after the re-run, for profiling further re-runs.
+# ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks in the environment
+# adds per-task times to the logs in .cache/logs/bench-converge-*.log.
 #
 # 1. Starts a fresh systemd container (divan-bench-site, the molecule
 #    platform's image and options) and converges site.yml onto it with
@@ -20,7 +25,14 @@ ROOT=$PWD
 export PATH="$ROOT/.venv/bin:$PATH" NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
 JSON_OUT=""
-[ "${1:-}" = "--json" ] && JSON_OUT="$2"
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --json) JSON_OUT="$2"; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    *) echo "usage: $0 [--json out.json] [--keep]" >&2; exit 2 ;;
+  esac
+done
 IMAGE="${DIVAN_TEST_IMAGE:-divan-test/debian:trixie}"
 SITE=divan-bench-site
 BASE=divan-bench-baseline
@@ -29,7 +41,15 @@ WORK=$(mktemp -d)
 LOG="$ROOT/.cache/logs"
 mkdir -p "$LOG"
 
-cleanup() { docker rm -f "$SITE" "$BASE" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+cleanup() {
+  docker rm -f "$BASE" >/dev/null 2>&1 || true
+  if [ "$KEEP" = 1 ]; then
+    rm -rf "$ROOT/.cache/bench-inventory"; cp -r "$WORK/inv" "$ROOT/.cache/bench-inventory"
+  else
+    docker rm -f "$SITE" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 start_container() {  # the molecule platform of .config/molecule/config.yml
@@ -97,7 +117,7 @@ t2=$(date +%s.%N)
 rerun_changed=$(recap "$LOG/bench-converge-rerun.log" "$SITE")
 docker exec "$SITE" apt-mark showmanual | sort >"$WORK/manual-after"
 PKGS=$(comm -13 "$WORK/manual-before" "$WORK/manual-after" | tr '\n' ' ')
-docker rm -f "$SITE" >/dev/null
+[ "$KEEP" = 1 ] || docker rm -f "$SITE" >/dev/null
 
 echo "baseline (apt-get install + docker load, no Ansible) on $BASE ..." >&2
 start_container "$BASE"

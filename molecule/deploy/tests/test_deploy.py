@@ -254,3 +254,21 @@ def test_deploy_refused_while_the_lock_is_held(host, rolled_back):
         assert version(host, 8000) == "1.0.0"
     finally:
         host.check_output("rm -rf %s/deploy.lock" % ROOT)
+
+
+# --- fewer replicas ------------------------------------------------------------------------------
+
+
+def test_fewer_replicas_removes_the_extra_containers_last(host, rolled_back):
+    # The last step of the rolling update removes the containers of services
+    # no longer in the compose file; the first replicas are left running.
+    firsts = {n: i for n, i in container_ids(host).items() if "-2-" not in n}
+    try:
+        rc, out = playbook("deploy.yml", {"app_version": "1.0.0", "app_replicas": 1})
+        assert rc == 0, out[-3000:]
+        assert container_ids(host) == firsts
+        assert "backend-2" not in host.file(ROOT + "/compose.yaml").content_string
+    finally:
+        rc, out = playbook("deploy.yml", {"app_version": "1.0.0"})
+    assert rc == 0, out[-3000:]
+    assert set(container_ids(host)) == {"divan-%s%s-1" % (s, r) for s in SERVICES for r in REPLICAS}

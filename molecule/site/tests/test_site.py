@@ -9,6 +9,7 @@ stop before any container is replaced.
 """
 
 import json
+import re
 import os
 import subprocess
 from pathlib import Path
@@ -267,6 +268,22 @@ def test_redeploy_recorded_with_the_previous_release(host, redeployed):
     assert recs[1]["previous"]["backend"].endswith("/backend:1.0.0")
 
 
+def task_result(out, task):
+    """The first result line after TASK [divan.platform.app : <task>] in a playbook's output."""
+    m = re.search(r"TASK \[divan\.platform\.app : %s\][^\n]*\n(\S+)" % re.escape(task), out)
+    return m.group(1) if m else None
+
+
+def test_same_release_again_changes_nothing_and_skips_the_image_probe(host, redeployed):
+    # The backend image is the one the release record names: its server is
+    # known, so no probe container runs; nothing changes.
+    rc, out = converge({"app_version": "1.1.0"})
+    assert rc == 0, out[-4000:]
+    assert re.search(r"divan-site\s+:.*changed=0 ", out), out[-1500:]
+    assert task_result(out, "Look for gunicorn in the backend image") == "skipping:", out[-4000:]
+    assert releases(host)[-1]["identity"]["backend_command"][0] == "gunicorn"
+
+
 # --- releases whose migration fails -----------------------------------------------
 
 BROKEN = {
@@ -307,6 +324,19 @@ def test_migration_errors_with_exit_0_still_stop_the_deploy(host, redeployed):
     assert rc != 0, out[-3000:]
     assert "exit status 0, output matches app_migrations_fail_pattern" in out
     _assert_nothing_replaced(host, before, out)
+
+
+def test_archive_with_an_ids_file_is_not_copied_again(host, redeployed):
+    # Its .ids file names image IDs the host has: no checksum, no copy, no load.
+    assert (PROJECT / ".cache/images/divan-standin-broken-migration.tar.ids").is_file()
+    host.run_expect([0], "rm -f /opt/divan/images/divan-standin-broken-migration.tar")
+    rc, out = converge({"app_version": "1.1.0"}, BROKEN)
+    assert rc != 0, out[-3000:]
+    assert task_result(out, "Copy the image archives") == "skipping:", out[-4000:]
+    assert task_result(out, "Load the archives (an image is missing, or an archive changed)") == "skipping:"
+    assert not host.file("/opt/divan/images/divan-standin-broken-migration.tar").exists
+    # The migration still runs (and fails) with the image already on the host.
+    assert "The migrations with divan-test/backend:broken-migration failed" in out
 
 
 # --- images built on the host from a source checkout ------------------------------
