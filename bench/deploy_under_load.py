@@ -148,7 +148,10 @@ print("| requests sent / failed | %d / %d | %d / %d |" % (d["requests_sent"], d[
                                                           r["requests_sent"], r["requests_failed"]))
 print("| latency p50 / p99 (ms) | %s / %s | %s / %s |" % (d["latency_p50_ms"], d["latency_p99_ms"],
                                                           r["latency_p50_ms"], r["latency_p99_ms"]))
-print("| WebSocket sessions dropped (of %d) | %d | %d |" % (args.ws, d["ws_sessions_dropped"], r["ws_sessions_dropped"]))
+# A drop is counted each time a session's replica is replaced: a session that
+# reconnected to the replica replaced next drops again.
+print("| WebSocket drops (%d sessions; one per replaced replica a session was on) | %d | %d |"
+      % (args.ws, d["ws_sessions_dropped"], r["ws_sessions_dropped"]))
 print("| WebSocket reconnect p50 / max (ms) | %s / %s | |" % (d["ws_reconnect_ms_p50"], d["ws_reconnect_ms_max"]))
 print()
 print("Machine: %(host)s, %(cpus)s CPUs, %(ram_gib)s GiB RAM, Debian %(debian)s, Linux %(kernel)s, "
