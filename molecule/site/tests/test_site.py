@@ -211,6 +211,41 @@ def test_site_verification_play_passes(host):
     assert "all 7 probe(s) passed" in out, out[-4000:]
 
 
+# --- drift between runs ------------------------------------------------------------
+
+
+def role_task_result(out, role, task):
+    """The first result line after TASK [divan.platform.<role> : <task>] in a playbook's output."""
+    m = re.search(r"TASK \[divan\.platform\.%s : %s\][^\n]*\n(\S+)" % (role, re.escape(task)), out)
+    return m.group(1) if m else None
+
+
+def test_removed_package_and_stopped_service_are_restored_then_left_alone(host):
+    # The roles run apt and systemd_service only for what divan.platform.host_state
+    # finds different: a package removed and a unit stopped and disabled since
+    # the last run must still be put back, and the next run must skip both.
+    assert host.run("apt-get remove -y python3-docker && systemctl disable --now redis-server").rc == 0
+    assert not host.package("python3-docker").is_installed
+    rc, out = converge(tags="docker,redis")
+    assert rc == 0, out[-4000:]
+    assert role_task_result(out, "docker", "Install Docker Engine and compose v2 from Debian's packages") \
+        == "changed:", out[-4000:]
+    assert role_task_result(out, "redis", "Start Redis now and at boot") == "changed:", out[-4000:]
+    assert host.package("python3-docker").is_installed
+    redis = host.service("redis-server")
+    assert redis.is_running and redis.is_enabled
+    rc, out = converge(tags="docker,redis")
+    assert rc == 0, out[-4000:]
+    assert re.search(r"divan-site\s+:.*changed=0 ", out), out[-1500:]
+    assert role_task_result(out, "docker", "Install Docker Engine and compose v2 from Debian's packages") \
+        == "skipping:", out[-4000:]
+    assert role_task_result(out, "docker", "Set the docker service's boot and run state") == "skipping:", out[-4000:]
+    assert role_task_result(out, "redis", "Install Redis") == "skipping:", out[-4000:]
+    assert role_task_result(out, "redis", "Start Redis now and at boot") == "skipping:", out[-4000:]
+    status, body = get(host, "/health/ready")
+    assert status == "200", body
+
+
 # --- an inventory with a placeholder secret ---------------------------------------
 
 

@@ -130,3 +130,42 @@ def test_env_check_warnings_do_not_fail(capsys):
     rc, result, _out = run_main(env_check, {'env': env, 'uploads_to_s3': False}, capsys)
     assert rc == 0 and result['error_count'] == 0 and result['warning_count'] == 1
     assert result['findings'][0]['rule'] == 'smtp_tls_off' and result['findings'][0]['severity'] == 'warning'
+
+
+def test_host_state_reads_once_each_and_never_changes(capsys, monkeypatch, tmp_path):
+    from ansible.module_utils.basic import AnsibleModule
+
+    from ansible_collections.divan.platform.plugins.modules import host_state
+
+    calls = []
+
+    def fake_run_command(self, args, **kwargs):
+        calls.append(args)
+        if args[0] == 'dpkg-query':
+            assert 'docker-ce=5:27.1.1-1' not in args  # a pinned version is never looked up
+            return 1, 'docker.io\tii \t26.1.5\n', 'dpkg-query: no packages found matching nope\n'
+        return 0, ('Id=docker.service\nLoadState=loaded\nActiveState=inactive\nUnitFileState=enabled\n\n'
+                   'Id=redis-server.service\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'), ''
+
+    monkeypatch.setattr(AnsibleModule, 'run_command', fake_run_command)
+    rc, result, _out = run_main(host_state, {
+        'packages': ['docker.io', 'nope', 'docker-ce=5:27.1.1-1'],
+        'services': [{'name': 'docker', 'enabled': True, 'state': 'started'},
+                     {'name': 'redis-server', 'enabled': True, 'state': 'started'}],
+        'paths': [str(tmp_path), str(tmp_path / 'absent')],
+        '_ansible_check_mode': True}, capsys)
+    assert rc == 0 and result['changed'] is False
+    assert result['paths_missing'] == [str(tmp_path / 'absent')]
+    assert [c[0] for c in calls] == ['dpkg-query', 'systemctl']
+    assert result['packages_missing'] == ['nope', 'docker-ce=5:27.1.1-1']
+    assert result['services_differ'] == ['docker']
+
+
+def test_host_state_fails_on_a_broken_dpkg(capsys, monkeypatch):
+    from ansible.module_utils.basic import AnsibleModule
+
+    from ansible_collections.divan.platform.plugins.modules import host_state
+
+    monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: (2, '', 'database locked'))
+    rc, result, _out = run_main(host_state, {'packages': ['caddy']}, capsys)
+    assert rc == 1 and result['msg'] == 'dpkg-query failed (rc 2): database locked'
