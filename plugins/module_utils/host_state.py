@@ -97,13 +97,15 @@ def compare(packages, services, installed, unit_props, paths=(), existing=()):
         reasons = service_differences(props, svc.get('enabled'), svc.get('state'))
         if reasons:
             differ[svc['name']] = reasons
+    reported = {}
+    for svc in services:
+        props = unit_props.get(svc['name'], {})
+        reported[svc['name']] = dict(load_state=props.get('LoadState', ''), active_state=props.get('ActiveState', ''),
+                                     unit_file_state=props.get('UnitFileState', ''))
     return dict(
         packages_installed=dict((p, installed[p]) for p in packages if p not in missing),
         packages_missing=missing,
-        services=dict((svc['name'], dict(load_state=unit_props.get(svc['name'], {}).get('LoadState', ''),
-                                         active_state=unit_props.get(svc['name'], {}).get('ActiveState', ''),
-                                         unit_file_state=unit_props.get(svc['name'], {}).get('UnitFileState', '')))
-                      for svc in services),
+        services=reported,
         services_differ=[svc['name'] for svc in services if svc['name'] in differ],
         services_reasons=differ,
         paths_missing=[p for p in paths if p not in existing],

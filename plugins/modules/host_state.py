@@ -137,6 +137,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.divan.platform.plugins.module_utils.host_state import (
+    RUN_STATES,
     compare,
     dpkg_query_command,
     parse_dpkg_query,
@@ -178,7 +179,7 @@ def main():
             services=dict(type='list', elements='dict', default=[], options=dict(
                 name=dict(type='str', required=True),
                 enabled=dict(type='bool'),
-                state=dict(type='str', choices=['started', 'stopped', 'restarted', 'reloaded']),
+                state=dict(type='str', choices=list(RUN_STATES)),
             )),
         ),
         supports_check_mode=True,
