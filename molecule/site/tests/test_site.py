@@ -221,29 +221,74 @@ def role_task_result(out, role, task):
 
 
 def test_removed_package_and_stopped_service_are_restored_then_left_alone(host):
-    # The roles run apt and systemd_service only for what divan.platform.host_state
-    # finds different: a package removed and a unit stopped and disabled since
-    # the last run must still be put back, and the next run must skip both.
+    # The roles run apt, systemd_service, template and file tasks only for what
+    # divan.platform.host_state finds different: a package removed, a unit
+    # stopped and disabled, a folder's mode and a configuration's content and
+    # owner changed since the last run must still be put back, and the next
+    # run must skip them all.
     assert host.run("apt-get remove -y python3-docker && systemctl disable --now redis-server").rc == 0
+    assert host.run("chmod 0700 /etc/docker && echo '# drift' >> /etc/redis/redis.conf"
+                    " && chown root /etc/redis/redis.conf").rc == 0
     assert not host.package("python3-docker").is_installed
     rc, out = converge(tags="docker,redis")
     assert rc == 0, out[-4000:]
     assert role_task_result(out, "docker", "Install Docker Engine and compose v2 from Debian's packages") \
         == "changed:", out[-4000:]
     assert role_task_result(out, "redis", "Start Redis now and at boot") == "changed:", out[-4000:]
+    assert role_task_result(out, "docker", "Create /etc/docker") == "changed:", out[-4000:]
+    assert role_task_result(out, "redis", "Write the Redis configuration") == "changed:", out[-4000:]
     assert host.package("python3-docker").is_installed
     redis = host.service("redis-server")
     assert redis.is_running and redis.is_enabled
+    assert host.file("/etc/docker").mode == 0o755
+    conf = host.file("/etc/redis/redis.conf")
+    assert conf.user == "redis" and conf.mode == 0o640 and "# drift" not in conf.content_string
     rc, out = converge(tags="docker,redis")
     assert rc == 0, out[-4000:]
     assert re.search(r"divan-site\s+:.*changed=0 ", out), out[-1500:]
-    assert role_task_result(out, "docker", "Install Docker Engine and compose v2 from Debian's packages") \
-        == "skipping:", out[-4000:]
-    assert role_task_result(out, "docker", "Set the docker service's boot and run state") == "skipping:", out[-4000:]
-    assert role_task_result(out, "redis", "Install Redis") == "skipping:", out[-4000:]
-    assert role_task_result(out, "redis", "Start Redis now and at boot") == "skipping:", out[-4000:]
+    for role, task in [("docker", "Install Docker Engine and compose v2 from Debian's packages"),
+                       ("docker", "Set the docker service's boot and run state"),
+                       ("docker", "Create /etc/docker"),
+                       ("docker", "Write /etc/docker/daemon.json"),
+                       ("redis", "Install Redis"),
+                       ("redis", "Start Redis now and at boot"),
+                       ("redis", "Write the Redis configuration")]:
+        assert role_task_result(out, role, task) == "skipping:", (task, out[-4000:])
     status, body = get(host, "/health/ready")
     assert status == "200", body
+
+
+def file_gated_tasks():
+    """(role, task name) of every role task gated on divan.platform.host_state's files_differ."""
+    import yaml
+
+    found = []
+    for path in sorted((PROJECT / "roles").glob("*/tasks/*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            when = task.get("when", [])
+            when = when if isinstance(when, list) else [when]
+            if any(re.search(r"files?_differ", str(cond)) for cond in when):
+                found.append((path.parts[-3], task["name"]))
+    return found
+
+
+def test_a_no_change_run_skips_every_file_task(host):
+    # Each template, copy and file task gated on host_state must be skipped
+    # on a run with nothing to do. One that runs here means that its
+    # host_state entry (lookup-rendered checksum, owner, group, mode) and the
+    # task disagree: a host in the entry's state would never get the task's.
+    gated = file_gated_tasks()
+    assert len(gated) >= 14, gated
+    rc, out = converge(tags="")
+    assert rc == 0, out[-4000:]
+    assert re.search(r"divan-site\s+:.*changed=0 ", out), out[-1500:]
+    seen = {}
+    for role, task in gated:
+        result = role_task_result(out, role, task)
+        if result is not None:
+            seen[(role, task)] = result
+    assert len(seen) >= 11, (seen, gated)
+    assert {key: result for key, result in seen.items() if result != "skipping:"} == {}
 
 
 # --- an inventory with a placeholder secret ---------------------------------------

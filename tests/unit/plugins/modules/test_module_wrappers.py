@@ -169,3 +169,67 @@ def test_host_state_fails_on_a_broken_dpkg(capsys, monkeypatch):
     monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: (2, '', 'database locked'))
     rc, result, _out = run_main(host_state, {'packages': ['caddy']}, capsys)
     assert rc == 1 and result['msg'] == 'dpkg-query failed (rc 2): database locked'
+
+
+def test_host_state_reads_files_without_running_a_command(capsys, monkeypatch, tmp_path):
+    import hashlib
+
+    from ansible.module_utils.basic import AnsibleModule
+
+    from ansible_collections.divan.platform.plugins.modules import host_state
+
+    monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: pytest.fail('ran %s' % args))
+    conf = tmp_path / 'daemon.json'
+    conf.write_text('{}\n')
+    conf.chmod(0o644)
+    rc, result, _out = run_main(host_state, {'files': [
+        {'path': str(conf), 'checksum': hashlib.sha1(b'{}\n').hexdigest(), 'mode': '0644'},
+        {'path': str(tmp_path), 'state': 'directory', 'mode': '0700'},
+        {'path': str(tmp_path / 'absent.conf'), 'checksum': hashlib.sha1(b'').hexdigest()}]}, capsys)
+    assert rc == 0 and result['changed'] is False
+    tmp_mode = '%04o' % (tmp_path.stat().st_mode & 0o7777)
+    expected = [str(tmp_path / 'absent.conf')] if tmp_mode == '0700' else [str(tmp_path), str(tmp_path / 'absent.conf')]
+    assert result['files_differ'] == expected
+    assert result['files_reasons'][str(tmp_path / 'absent.conf')] == ['missing']
+
+
+def test_host_state_reads_locales_with_one_command(capsys, monkeypatch):
+    from ansible.module_utils.basic import AnsibleModule
+
+    from ansible_collections.divan.platform.plugins.modules import host_state
+
+    calls = []
+
+    def fake_run_command(self, args, **kwargs):
+        calls.append(args)
+        return 0, 'C\nC.utf8\nen_US.utf8\n', ''
+
+    monkeypatch.setattr(AnsibleModule, 'run_command', fake_run_command)
+    rc, result, _out = run_main(host_state, {'locales': ['en_US.UTF-8', 'de_DE.UTF-8']}, capsys)
+    assert rc == 0 and result['changed'] is False
+    assert calls == [['locale', '-a']]
+    assert result['locales_missing'] == ['de_DE.UTF-8']
+
+    monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: (1, '', 'no locale'))
+    rc, result, _out = run_main(host_state, {'locales': ['en_US.UTF-8']}, capsys)
+    assert rc == 1 and result['msg'] == 'locale -a failed (rc 1): no locale'
+
+
+def test_host_state_reads_lines_and_returns_asked_content(capsys, tmp_path):
+    from ansible_collections.divan.platform.plugins.modules import host_state
+
+    conf = tmp_path / 'createcluster.conf'
+    conf.write_text("#initdb_options = ''\ninitdb_options = '--locale=C.UTF-8'\n")
+    record = tmp_path / 'current-release.json'
+    record.write_text('{"version": "1.0.0"}\n')
+    rc, result, _out = run_main(host_state, {
+        'files': [{'path': str(record), 'get_content': True}, {'path': str(conf), 'get_checksum': True}],
+        'lines': [{'path': str(conf), 'regexp': r'^#?\s*initdb_options\s*=', 'line': "initdb_options = '--locale=C.UTF-8'"},
+                  {'path': str(tmp_path / 'absent.conf'), 'regexp': 'x', 'line': 'x'}]}, capsys)
+    assert rc == 0 and result['changed'] is False
+    assert result['files'][str(record)]['content'] == '{"version": "1.0.0"}\n'
+    assert result['files'][str(conf)]['content'] is None and len(result['files'][str(conf)]['checksum']) == 40
+    assert result['files_differ'] == []
+    assert result['lines_differ'] == [str(tmp_path / 'absent.conf')]
+    rc, result, _out = run_main(host_state, {'lines': [{'path': str(conf), 'regexp': '(', 'line': 'x'}]}, capsys)
+    assert rc == 1 and result['msg'].startswith('lines: a regexp does not compile')
