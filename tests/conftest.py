@@ -3,7 +3,9 @@
 
 `make venv` links .collections/ansible_collections/divan/platform to the
 checkout; when that link is missing (a bare pytest run), an equivalent one is
-made under .cache/ (git-ignored).
+made under .cache/ (git-ignored). A tree that already sits at
+.../ansible_collections/divan/platform (ansible-test's copy) uses its own
+collections root.
 """
 import os
 import sys
@@ -12,6 +14,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _collections_path():
+    parts = ROOT.split(os.sep)
+    if parts[-3:] == ['ansible_collections', 'divan', 'platform']:
+        # The tree already is ansible_collections/divan/platform (the copy
+        # that tests/harness/sanity.sh gives ansible-test, an installed
+        # collection): its collections root is the one to use.
+        return os.sep.join(parts[:-3])
     link = os.path.join(ROOT, '.collections', 'ansible_collections', 'divan', 'platform')
     if os.path.exists(os.path.join(link, 'galaxy.yml')):
         return os.path.join(ROOT, '.collections')

@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
-# ansible-test sanity for the collection's plugins/.
+# ansible-test sanity for the whole collection.
 #
 # ansible-test wants the collection at .../ansible_collections/divan/platform,
 # so this copies the checkout's files (git-tracked plus untracked files that
 # .gitignore does not exclude; never .venv, .collections or .cache) to
-# .cache/sanity/ansible_collections/divan/platform and runs
-# `ansible-test sanity --python 3.11 plugins/` there with the virtualenv's
-# ansible-test.
+# .cache/sanity.XXXXXX/ansible_collections/divan/platform and runs
+# `ansible-test sanity --python 3.11` there (no target restriction: every
+# file of the collection) with the virtualenv's ansible-test.
 #
 # ansible-test makes a virtualenv per sanity test and installs its pinned
 # requirements from PyPI (--requirements). HOME points at .cache/sanity-home
 # so those virtualenvs (~/.ansible/test/venv) and pip's cache are kept there:
 # the first run downloads, later runs reuse them.
 #
-# All default sanity tests run; none is skipped.
+# All default sanity tests run; none is skipped. The few per-file ignores,
+# each with its reason, are in tests/sanity/ignore-2.19.txt.
+#
+# `tests/harness/sanity.sh units` runs `ansible-test units --venv` on the same
+# copy instead: tests/unit/ in a virtualenv made by ansible-test with its
+# pytest requirements and tests/unit/requirements.txt (from PyPI, cached the
+# same way).
 # Usage: tests/harness/sanity.sh [extra ansible-test sanity args, e.g. --test pylint]
-#        DIVAN_SANITY_TARGETS="plugins/modules/http_check.py ..." limits the targets (default plugins/).
+#        tests/harness/sanity.sh units [extra ansible-test units args]
+#        DIVAN_SANITY_TARGETS="plugins/modules/http_check.py ..." limits the targets (default: the whole collection).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${DIVAN_VENV_BIN:-$ROOT/.venv/bin}"
-WORK="$ROOT/.cache/sanity"
+# A copy per run (.cache/sanity.XXXXXX, .cache/units.XXXXXX, removed at the
+# end), so that runs can go side by side: sanity and units from pytest -n in
+# tests/lint, or two engineers' runs in one checkout.
+mode=sanity
+[ "${1:-}" = units ] && mode=units
+mkdir -p "$ROOT/.cache"
+WORK="$(mktemp -d "$ROOT/.cache/$mode.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
 DEST="$WORK/ansible_collections/divan/platform"
 export HOME="$ROOT/.cache/sanity-home"
 export PIP_CACHE_DIR="$HOME/.cache/pip"
@@ -54,7 +68,6 @@ subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet'] + args
 PY
 fi
 
-rm -rf "$DEST"
 mkdir -p "$DEST"
 cd "$ROOT"
 git ls-files -z --cached --others --exclude-standard \
@@ -74,8 +87,13 @@ export PATH="$BIN:$PATH"
 start=$(date +%s)
 set +e
 # shellcheck disable=SC2086  # targets are a space-separated list of paths
-"$BIN/ansible-test" sanity --python 3.11 --requirements --color no "$@" ${DIVAN_SANITY_TARGETS:-plugins/}
+if [ "$mode" = units ]; then
+  shift
+  "$BIN/ansible-test" units --python 3.11 --venv --requirements --color no "$@" ${DIVAN_SANITY_TARGETS:-}
+else
+  "$BIN/ansible-test" sanity --python 3.11 --requirements --color no "$@" ${DIVAN_SANITY_TARGETS:-}
+fi
 rc=$?
 set -e
-echo "sanity: exit $rc after $(( $(date +%s) - start ))s"
+echo "$mode: exit $rc after $(( $(date +%s) - start ))s"
 exit $rc
