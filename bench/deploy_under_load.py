@@ -66,7 +66,7 @@ def role_seconds(output):
         if m and name is not None:
             starts.append((name, int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))))
             name = None
-    app = [i for i, (task, _) in enumerate(starts) if task.startswith("divan.platform.app :")]
+    app = [i for i, (task, _unused) in enumerate(starts) if task.startswith("divan.platform.app :")]
     if not app or app[-1] + 1 >= len(starts):
         return None
     return round(starts[app[-1] + 1][1] - starts[app[0]][1], 1)
@@ -78,7 +78,7 @@ def playbook(name, *extra):
     for ev in extra:
         cmd += ["-e", json.dumps(ev)]
     start = time.monotonic()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if proc.returncode != 0:
         sys.exit("%s failed:\n%s" % (name, proc.stdout[-4000:]))
     return round(time.monotonic() - start, 1), role_seconds(proc.stdout)
@@ -89,7 +89,7 @@ def under_load(name, *extra, ws=0):
         ["docker", "exec", INSTANCE, "python3", "/usr/local/bin/divan-loadgen.py", "--rate", str(args.rate),
          "--ws", str(ws)] + sum((["--path", x] for x in PATHS), []),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while subprocess.run(["docker", "exec", INSTANCE, "test", "-f", "/tmp/divan-loadgen.ready"]).returncode != 0:
+    while subprocess.run(["docker", "exec", INSTANCE, "test", "-f", "/tmp/divan-loadgen.ready"], check=False).returncode != 0:
         if load.poll() is not None:
             sys.exit(load.communicate()[1])
         time.sleep(0.1)

@@ -13,10 +13,12 @@
 #   divan-test/frontend:1.0.0|1.1.0   NEXT_PUBLIC_API_URL baked in
 #   divan-test/activities-core:1.0.0|1.1.0
 #
-# Usage: tests/harness/build-standin-images.sh [--save DIR]
+# Usage: tests/harness/build-standin-images.sh [--save DIR] [--versions "V ..."]
 #   --save DIR  also write docker-save archives, one per tag, for registry-less
 #               delivery: DIR/divan-standin-<tag>.tar (re-written only when an
 #               image changed).
+#   --versions  only these sets (default: 1.0.0 1.1.0 broken-migration); the
+#               demo builds 1.0.0 alone (its inventory deploys nothing else).
 # Environment: DIVAN_STANDIN_API_URL (default https://divan.test/api),
 #              DIVAN_REBUILD_IMAGES=1, DIVAN_BASE_IMAGE (default divan-test/debian:trixie),
 #              DIVAN_BUILD_EXTRA_CA_DIR (default /usr/local/share/ca-certificates):
@@ -30,9 +32,19 @@ SRC="$ROOT/tests/fixtures/images"
 BASE="${DIVAN_BASE_IMAGE:-divan-test/debian:trixie}"
 API_URL="${DIVAN_STANDIN_API_URL:-https://divan.test/api}"
 SAVE_DIR=""
-if [ "${1:-}" = "--save" ]; then
-  SAVE_DIR="${2:?--save needs a directory}"
-fi
+VERSIONS="1.0.0 1.1.0 broken-migration"
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --save) SAVE_DIR="${2:?--save needs a directory}"; shift 2 ;;
+    --versions) VERSIONS="${2:?--versions needs a list}"; shift 2 ;;
+    *) echo "usage: $0 [--save DIR] [--versions \"1.0.0 1.1.0 broken-migration\"]" >&2; exit 2 ;;
+  esac
+done
+VERSIONS="${VERSIONS//,/ }"
+for v in $VERSIONS; do
+  case "$v" in 1.0.0|1.1.0|broken-migration) ;; *) echo "unknown stand-in set: $v" >&2; exit 2 ;; esac
+done
+wanted() { [[ " $VERSIONS " == *" $1 "* ]]; }
 
 docker image inspect "$BASE" >/dev/null 2>&1 || {
   echo "base image $BASE is missing: run tests/harness/build-base-images.sh first" >&2
@@ -72,6 +84,7 @@ build divan-test/standin-python:trixie base-python --build-arg "BASE_IMAGE=$BASE
 build divan-test/standin-node:trixie base-node --build-arg "BASE_IMAGE=$BASE"
 
 for version in 1.0.0 1.1.0; do
+  wanted "$version" || continue
   sets="1.0.0"
   [ "$version" = 1.1.0 ] && sets="1.0.0 1.1.0"
   build "divan-test/backend:$version" backend \
@@ -81,8 +94,10 @@ for version in 1.0.0 1.1.0; do
   build "divan-test/activities-core:$version" activities-core \
     --build-arg "DIVAN_VERSION=$version" --build-arg "BASE_IMAGE=$BASE"
 done
-build divan-test/backend:broken-migration backend \
-  --build-arg DIVAN_VERSION=broken-migration --build-arg "MIGRATION_SETS=1.0.0 1.1.0 broken-migration"
+if wanted broken-migration; then
+  build divan-test/backend:broken-migration backend \
+    --build-arg DIVAN_VERSION=broken-migration --build-arg "MIGRATION_SETS=1.0.0 1.1.0 broken-migration"
+fi
 
 [ -n "$SAVE_DIR" ] || exit 0
 mkdir -p "$SAVE_DIR"
@@ -101,7 +116,10 @@ save() {
   echo "archive $archive: written ($(du -h "$archive" | cut -f1))"
 }
 for version in 1.0.0 1.1.0; do
+  wanted "$version" || continue
   save "divan-standin-$version.tar" "divan-test/backend:$version" \
     "divan-test/frontend:$version" "divan-test/activities-core:$version"
 done
-save divan-standin-broken-migration.tar divan-test/backend:broken-migration
+if wanted broken-migration; then
+  save divan-standin-broken-migration.tar divan-test/backend:broken-migration
+fi

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The README's main command (`make demo`): build the stand-in images, start
-# the local systemd container target (divan-demo, Caddy's 443 published on
+# The README's main command (`make demo`): build the images the demo uses
+# (the Debian 13 base image and the 1.0.0 stand-ins, nothing more), start the
+# local systemd container target (divan-demo, Caddy's 443 published on
 # 127.0.0.1:8443) and converge site.yml onto it with inventories/local.
 # Running it again converges again (a second run reports changed=0).
+# `make demo-destroy` removes the container and its volume.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH" NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1
 export ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
+export MOLECULE_GLOB="molecule/*/molecule.yml"
+start=$(date +%s)
 
 # The demo's secrets: generated once (missing keys added), kept out of git.
 secrets=inventories/local/group_vars/all/secrets.yml
@@ -28,8 +32,13 @@ with open(path, "a") as fh:
 os.chmod(path, 0o600)
 PY
 
-# The stand-in Divan images and their docker-save archives (cached by tag).
-tests/harness/build-standin-images.sh --save .cache/images
+# The base image of the target and of the stand-ins, then the stand-in
+# Divan images of the release the demo deploys (app_version in
+# inventories/local) and their docker-save archive; all cached by tag.
+version=$(sed -n 's/^app_version: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' inventories/local/group_vars/all/main.yml)
+tests/harness/build-base-images.sh trixie
+tests/harness/build-standin-images.sh --save .cache/images --versions "${version:-1.0.0}"
+echo "demo images ready in $(( $(date +%s) - start )) s"
 
 if [ "$(docker inspect -f '{{.State.Running}}' divan-demo 2>/dev/null)" != true ]; then
   molecule --env-file molecule/demo/env.yml create -s demo
@@ -54,3 +63,4 @@ if [ -f "$ca" ]; then
   done
 fi
 echo "  Shell:  docker exec -it divan-demo bash        Remove: make demo-destroy"
+echo "  (make demo took $(( $(date +%s) - start )) s)"

@@ -204,8 +204,6 @@ class _Server(object):
         self.httpd.server_close()
 
 
-
-
 @pytest.fixture(scope='session')
 def https_good(pki):
     server = _Server(GOOD_HEADERS, server_version='', tls_cert=pki['valid'], admin_token=ADMIN_TOKEN)
@@ -235,7 +233,7 @@ def https_expiring(pki):
 
 
 class _RedirectHandler(BaseHTTPRequestHandler):
-    target_port = None
+    target_port = 0  # set per server class by the redirect fixture
     protocol_version = 'HTTP/1.1'
 
     def log_message(self, *args):
@@ -354,7 +352,6 @@ def realtime_tls(pki):
 # ---------------------------------------------------------------- SMTP (aiosmtpd)
 
 
-
 def _free_port():
     s = socket.socket()
     s.bind(('127.0.0.1', 0))
@@ -443,7 +440,6 @@ def smtp_plain(pki):
 
 
 # ---------------------------------------------------------------- S3 (moto)
-
 
 
 @pytest.fixture(scope='session')

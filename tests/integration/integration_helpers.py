@@ -45,7 +45,7 @@ def run_module(module, args, check=False, verbosity=0, timeout=120):
         cmd.append('-' + 'v' * verbosity)
     proc = subprocess.run(cmd, env=ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json'}),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
-                          cwd=ROOT)
+                          cwd=ROOT, check=False)
     output = proc.stdout + proc.stderr
     start = proc.stdout.find('{')
     try:
@@ -59,5 +59,5 @@ def run_module(module, args, check=False, verbosity=0, timeout=120):
 def run_playbook(args, timeout=120, env=None):
     cmd = [os.path.join(BIN, 'ansible-playbook')] + list(args)
     proc = subprocess.run(cmd, env=ansible_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=timeout, cwd=ROOT)
+                          universal_newlines=True, timeout=timeout, cwd=ROOT, check=False)
     return proc.returncode, proc.stdout + proc.stderr

@@ -5,9 +5,13 @@ change (molecule's idempotence step), a --check run on the converged host
 reports changed=0 on every host, and its testinfra checks pass.
 
 DIVAN_SCENARIOS (space separated) limits the run to those scenarios; by
-default every folder of molecule/ except the shared one and the demo runs.
+default every folder of molecule/ runs except _shared, demo and default.
 A scenario folder may hold env.yml, which is passed as molecule's --env-file
 (e.g. to converge another base image).
+
+After the last destroy, none of the scenario's containers, networks or
+anonymous volumes may be left: the test removes leftover volumes and fails
+when anything remains.
 """
 
 import fcntl
@@ -23,7 +27,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MOLECULE_DIR = ROOT / "molecule"
 LOG_DIR = ROOT / ".cache" / "logs"
-NOT_SCENARIOS = {"_shared", "demo"}
+# _shared holds playbooks, demo is `make demo`'s target, default is
+# molecule's placeholder (molecule/default/molecule.yml).
+NOT_SCENARIOS = {"_shared", "demo", "default"}
 # Collected first, so that the long scenarios start at once; the rest
 # follow in name order. pytest-xdist (--dist load --maxschedchunk 1) first
 # hands each worker two consecutive tests, then one at a time: pairs of
@@ -56,6 +62,18 @@ def _molecule_steps(scenario):
     return list(seq)
 
 
+def _platforms(scenario):
+    """(container names, network names) of the scenario's platforms."""
+    import yaml
+
+    base = yaml.safe_load((ROOT / ".config/molecule/config.yml").read_text())
+    own = yaml.safe_load((MOLECULE_DIR / scenario / "molecule.yml").read_text()) or {}
+    platforms = own.get("platforms") or base["platforms"]
+    names = [p["name"].replace("${MOLECULE_SCENARIO_NAME}", scenario) for p in platforms]
+    networks = sorted({n["name"] for p in platforms for n in p.get("networks", []) + p.get("docker_networks", [])})
+    return names, networks
+
+
 class Molecule:
     def __init__(self, scenario):
         self.scenario = scenario
@@ -67,12 +85,16 @@ class Molecule:
         self.base = ["molecule"]
         if env_file.exists():
             self.base += ["--env-file", str(env_file)]
+        # The scenarios are in molecule/ (not extensions/molecule/): saying so
+        # spares a warning on every command.
+        self.env = dict(os.environ, MOLECULE_GLOB="molecule/*/molecule.yml")
 
     def run(self, step):
         cmd = self.base + [step, "-s", self.scenario]
         start = time.monotonic()
         proc = subprocess.run(
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            check=False,
         )
         self.timings[step] = round(time.monotonic() - start, 1)
         with self.log.open("a") as fh:
@@ -85,14 +107,33 @@ class Molecule:
         return "\n".join(proc.stdout.splitlines()[-lines:])
 
 
-def _anonymous_volumes(container):
+def _docker(*args):
     proc = subprocess.run(
-        ["docker", "inspect", "-f",
-         "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", container],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        ["docker"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        check=False
     )
+    return proc.stdout.split()
+
+
+def _anonymous_volumes(containers):
+    found = []
+    for container in containers:
+        found += _docker("inspect", "-f",
+                         "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", container)
     # Anonymous volumes have 64-hex-character names; named ones are left alone.
-    return [v for v in proc.stdout.split() if re.fullmatch(r"[0-9a-f]{64}", v)]
+    return [v for v in found if re.fullmatch(r"[0-9a-f]{64}", v)]
+
+
+def _left_behind(containers, networks, volumes):
+    """What of the scenario still exists after its destroy."""
+    left = []
+    for name in containers:
+        left += ["container %s" % c for c in _docker("ps", "-aq", "--filter", "name=^/%s$" % name)]
+    for name in networks:
+        left += ["network %s" % n for n in _docker("network", "ls", "-q", "--filter", "name=^%s$" % name)]
+    existing = set(_docker("volume", "ls", "-q"))
+    left += ["volume %s" % v for v in volumes if v in existing]
+    return left
 
 
 @pytest.mark.parametrize("scenario", _scenarios())
@@ -111,7 +152,7 @@ def test_scenario(scenario):
             if step == "converge":
                 # A converge that reached no container (an empty inventory
                 # group) would pass every later step without testing anything.
-                hosts = {h for h, _ in RECAP.findall(proc.stdout)} - {"localhost"}
+                hosts = {h for h, _unused in RECAP.findall(proc.stdout)} - {"localhost"}
                 if not hosts:
                     failure = "converge of %s reached no instance (empty inventory?):\n%s" % (
                         scenario, mol.tail(proc))
@@ -124,13 +165,20 @@ def test_scenario(scenario):
                         changed, mol.tail(proc))
                     break
     finally:
-        volumes = _anonymous_volumes("divan-%s" % scenario)
-        mol.run("destroy")
-        # molecule keeps the containers' anonymous volumes (nested Docker's
-        # /var/lib/docker): remove them, or every run leaves gigabytes behind.
+        containers, networks = _platforms(scenario)
+        volumes = _anonymous_volumes(containers)
+        proc = mol.run("destroy")
+        if proc.returncode != 0 and not failure:
+            failure = "molecule destroy failed for %s:\n%s" % (scenario, mol.tail(proc))
+        # The shared platform has keep_volumes: false; a scenario with its own
+        # platform list may lack it: its containers' anonymous volumes (nested
+        # Docker's /var/lib/docker) would stay, gigabytes per run.
         if volumes:
             subprocess.run(["docker", "volume", "rm", "-f"] + volumes,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        left = _left_behind(containers, networks, volumes)
+        if left and not failure:
+            failure = "%s left behind after its destroy: %s" % (scenario, ", ".join(left))
         timings = LOG_DIR / "timings.json"
         # Scenarios may run in parallel (pytest -n): one writer at a time.
         with (LOG_DIR / "timings.lock").open("w") as lock:

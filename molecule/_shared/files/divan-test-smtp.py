@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Test SMTP submission server (tests only): STARTTLS required, AUTH required.
 
 aiosmtpd (Debian's python3-aiosmtpd) is a complete SMTP server implementation;

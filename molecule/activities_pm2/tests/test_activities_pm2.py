@@ -101,8 +101,8 @@ def test_ecosystem_file_private_and_saved(host):
 def test_two_instances_online_as_the_service_user(host):
     procs = pm2_procs(host)
     assert sorted(procs) == sorted(PORTS)
-    assert all(status == "online" for _, status, _ in procs.values()), procs
-    pids = [pid for pid, _, _ in procs.values()]
+    assert all(status == "online" for _unused, status, _unused in procs.values()), procs
+    pids = [pid for pid, _unused, _unused in procs.values()]
     assert len(set(pids)) == 2
     for pid in pids:
         assert host.check_output("ps -o user= -p %d" % pid).strip() == USER
@@ -159,7 +159,7 @@ def test_no_message_leaks_to_other_rooms(host, address):  # host: keeps the file
         b.connect("http://%s:3002" % address, transports=["polling"], wait_timeout=10)
         a.emit("join", room + "-elsewhere")
         b.emit("join", room)
-        for _ in range(3):
+        for _unused in range(3):
             b.emit("say", (room, token))
         time.sleep(2)
         assert heard.empty()
@@ -169,7 +169,7 @@ def test_no_message_leaks_to_other_rooms(host, address):  # host: keeps the file
 
 
 def test_killed_instance_is_restarted_by_pm2(host, address):
-    pid, _, restarts = pm2_procs(host)["activities-core-0"]
+    pid, _unused, restarts = pm2_procs(host)["activities-core-0"]
     host.run("kill -9 %d" % pid)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -209,6 +209,7 @@ def test_target_restart_resurrects_the_saved_processes(host):
         state = subprocess.run(
             ["docker", "exec", CONTAINER, "systemctl", "is-system-running"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            check=False
         ).stdout.strip()
         if state in ("running", "degraded"):
             break
@@ -216,4 +217,4 @@ def test_target_restart_resurrects_the_saved_processes(host):
     # The restarted container may have another address.
     bodies = wait_healthy(container_address(), PORTS.values(), seconds=60)
     assert all(b["adapter"] == "redis" for b in bodies)
-    assert all(status == "online" for _, status, _ in pm2_procs(host).values())
+    assert all(status == "online" for _unused, status, _unused in pm2_procs(host).values())

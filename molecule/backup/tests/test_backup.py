@@ -1,8 +1,11 @@
-"""What divan.platform.backup and playbooks/restore-drill.yml promise, on the converged host.
+"""What divan.platform.backup promises, on the converged host: the backups and its restore entry points.
 
 The tests run in file order: configuration, then real backup runs against the
 moto S3 server on the instance (dump service, backup service, retention, a
-failing upload), then the restore drill, passing and then on a corrupt dump.
+failing upload), then the restore drill (playbooks/restore-drill.yml, the
+role's restore-drill entry point), passing, with a check query of its own and
+on a corrupt dump, then playbooks/restore.yml (the restore-fresh-db entry
+point).
 """
 
 import json
@@ -45,8 +48,8 @@ def s3(host, code):
     """Run boto3 code inside the instance against the test S3 server; return its JSON output."""
     script = ("import boto3, json\n"
               "s3 = boto3.client('s3', endpoint_url='http://127.0.0.1:9000', region_name='us-east-1',"
-              " aws_access_key_id=%r, aws_secret_access_key=%r)\n" % (VARS["backup_s3_access_key"],
-                                                                       VARS["backup_s3_secret_key"]) + code)
+              " aws_access_key_id=%r, aws_secret_access_key=%r)\n"
+              % (VARS["backup_s3_access_key"], VARS["backup_s3_secret_key"]) + code)
     cmd = host.run("python3 -c %s" % _q(script))
     assert cmd.rc == 0, cmd.stderr
     return json.loads(cmd.stdout)
@@ -72,13 +75,14 @@ def status(host):
     return json.loads(host.file(STATUS).content_string)
 
 
-def drill(*extra):
+def drill(*extra, playbook=str(ROOT / "playbooks" / "restore-drill.yml")):
+    """Run the restore drill (by default through its file name; or e.g. divan.platform.restore_drill)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1")
     cmd = ["ansible-playbook", "-v", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-           str(ROOT / "playbooks" / "restore-drill.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
+           playbook, "-e", "@%s" % (SCENARIO / "vars/main.yml"),
            "-e", "restore_drill_hosts=all"] + list(extra)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -156,7 +160,7 @@ def test_second_run_uploads_nothing_new(host):
 
 
 def test_remote_retention_keeps_the_newest(host):
-    for _ in range(2):
+    for _unused in range(2):
         host.run("sleep 1.1")
         assert start(host, "divan-postgresql-backup.service").rc == 0
         assert start(host, "divan-backup.service").rc == 0
@@ -214,6 +218,22 @@ def test_restore_drill_passes_and_reports(host):
     assert host.run("ls -d /tmp/divan-drill.* 2>/dev/null").stdout.strip() == ""
 
 
+def test_restore_drill_runs_the_given_check_query(host):
+    """By its collection name, as from an installed collection, with the role's drill variables."""
+    rc, out = drill("-e", json.dumps({"backup_restore_drill_check_query": "SELECT count(*) AS n FROM public.items WHERE id > 200",
+                                      "backup_restore_drill_uploads": False}),
+                    playbook="divan.platform.restore_drill")
+    assert rc == 0, out[-4000:]
+    assert "Restore drill OK" in out
+    report = json.loads(host.file(REPORT).content_string)
+    assert report["result"] == "ok"
+    assert report["check_query"] == "SELECT count(*) AS n FROM public.items WHERE id > 200"
+    assert report["check_result"] == [[{"n": 50}], [{"n": 50}]]
+    # backup_restore_drill_uploads=false: the uploads copy is not looked at.
+    assert report["uploads_source_objects"] is None and report["uploads_sample"] is None
+    assert sql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE '%drill%'", db="postgres") == "0"
+
+
 def test_restore_drill_fails_on_a_corrupt_newest_dump(host):
     s3(host, "s3.put_object(Bucket=%r, Key=%r, Body=b'not a dump' * 100)\nprint('{}')" % (BUCKET, GARBAGE))
     try:
@@ -231,12 +251,12 @@ def test_restore_drill_fails_on_a_corrupt_newest_dump(host):
 
 
 def test_restore_playbook_uses_the_shared_restore_tasks(host):
-    """playbooks/restore.yml (without swap) through playbooks/tasks/restore-fresh-db.yml, shared with the drill."""
+    """playbooks/restore.yml (without swap) through the role's restore-fresh-db entry point, shared with the drill."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
                            str(ROOT / "playbooks" / "restore.yml"), "-e", "restore_hosts=all"],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     try:
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert sql(host, "SELECT count(*) FROM items", db=DB + "_restore") == "250"

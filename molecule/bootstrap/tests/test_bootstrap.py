@@ -20,7 +20,7 @@ def _sshd_effective(host):
     out = host.check_output("sshd -T")
     conf = {}
     for line in out.splitlines():
-        key, _, value = line.partition(" ")
+        key, _unused, value = line.partition(" ")
         conf[key] = value
     return conf
 
@@ -139,7 +139,7 @@ def listeners(host):
         host.run_test(
             "systemd-run --unit divan-probe-%d python3 -m http.server --bind 0.0.0.0 %d" % (port, port))
     for port in PROBE_PORTS:
-        for _ in range(50):
+        for _unused in range(50):
             if host.run("curl -fsS -o /dev/null http://127.0.0.1:%d/" % port).rc == 0:
                 break
             time.sleep(0.2)
@@ -206,7 +206,7 @@ def _lynis_summary(report):
     values = {}
     warnings, suggestions = [], []
     for line in report.splitlines():
-        key, _, value = line.partition("=")
+        key, _unused, value = line.partition("=")
         if key == "warning[]":
             warnings.append(value.split("|")[0])
         elif key == "suggestion[]":
@@ -253,7 +253,7 @@ def lynis(host):
             _docker("rm", "-f", baseline, check=False)
             _docker("run", "-d", "--name", baseline, *_platform_run_args(), image,
                     "/lib/systemd/systemd")
-            for _ in range(60):
+            for _unused in range(60):
                 state = _docker("exec", baseline, "systemctl", "is-system-running",
                                 check=False).strip()
                 if state in ("running", "degraded"):

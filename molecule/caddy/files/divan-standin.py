@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A stand-in upstream for the Caddy scenario (stdlib only).
 
     divan-standin.py NAME PORT

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A WebSocket client (stdlib only) for the Caddy scenario.
 
     divan-ws-probe.py URL CA_FILE TRIGGER_FILE

@@ -47,11 +47,11 @@ def request(host, url, *curl_args, ca=CA_IN_TARGET):
         ca, " ".join(curl_args), shlex.quote(url))
     out = host.run(cmd)
     assert out.rc == 0, "%s: %s" % (cmd, out.stderr)
-    head, _, body = out.stdout.partition("\r\n\r\n")
+    head, _unused, body = out.stdout.partition("\r\n\r\n")
     lines = head.split("\r\n")
     headers = {}
     for line in lines[1:]:
-        name, _, value = line.partition(":")
+        name, _unused, value = line.partition(":")
         headers.setdefault(name.strip().lower(), []).append(value.strip())
     return Response(int(lines[0].split()[1]), headers, body)
 

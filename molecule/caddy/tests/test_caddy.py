@@ -8,7 +8,7 @@ import pytest
 import testinfra.utils.ansible_runner
 
 from caddyprobe import (
-    CA_IN_TARGET, DOMAIN, FETCHED_ROOT, WebSocketSession, assert_security_headers,
+    DOMAIN, FETCHED_ROOT, WebSocketSession, assert_security_headers,
     install_fetched_root, request,
 )
 

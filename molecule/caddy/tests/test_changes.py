@@ -40,7 +40,7 @@ def rerun_role(extra_vars=None):
                ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     proc = subprocess.run(cmd, cwd=str(SCENARIO), env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     recap = RECAP.findall(proc.stdout)
     changed = int(recap[-1][0]) if recap else None
     return proc.returncode, proc.stdout, changed
@@ -72,7 +72,7 @@ def test_unchanged_rerun_changes_nothing_and_keeps_websockets_open(host):
 def test_invalid_change_fails_with_caddys_message_and_old_config_serves(host):
     before = caddy_state(host)
     old_file = host.file("/etc/caddy/Caddyfile").sha256sum
-    rc, out, _ = rerun_role({"caddy_extra_config": "divan_no_such_directive on"})
+    rc, out, _unused = rerun_role({"caddy_extra_config": "divan_no_such_directive on"})
     assert rc != 0, out[-3000:]
     # Caddy's own words, from `caddy validate`.
     assert "unrecognized directive: divan_no_such_directive" in out, out[-3000:]

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Steady-rate HTTPS load and WebSocket watcher through Caddy (tests and bench only).
 
 Sends GET requests at --rate per second, round-robin over --path, to
@@ -223,7 +222,7 @@ def main():
         if os.path.exists(f):
             os.remove(f)
     jobs = queue.Queue()
-    threads = [threading.Thread(target=worker, args=(jobs,), daemon=True) for _ in range(args.workers)]
+    threads = [threading.Thread(target=worker, args=(jobs,), daemon=True) for _unused in range(args.workers)]
     threads += [threading.Thread(target=ws_session, args=(i,), daemon=True) for i in range(args.ws)]
     for t in threads:
         t.start()
@@ -244,7 +243,7 @@ def main():
         sent += 1
         nxt += interval
     elapsed = time.monotonic() - start
-    for _ in range(args.workers):
+    for _unused in range(args.workers):
         jobs.put(None)
     for t in threads[:args.workers]:
         t.join(60)

@@ -31,7 +31,8 @@ LOAD_PATHS = ["/api/version", "/", "/api/health/live"]
 
 
 def playbook(name, *extra_vars):
-    """Run playbooks/<name> against the instance with the scenario's variables; return (rc, output)."""
+    """Run playbooks/<name> (or a collection name: divan.platform.rollback) against the instance
+    with the scenario's variables; return (rc, output)."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
@@ -39,12 +40,13 @@ def playbook(name, *extra_vars):
         ANSIBLE_NOCOLOR="1",
         MOLECULE_PROJECT_DIRECTORY=str(PROJECT),
     )
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks" / name),
+    target = name if name.startswith("divan.platform.") else str(PROJECT / "playbooks" / name)
+    cmd = ["ansible-playbook", "-i", INVENTORY, target,
            "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
            "-e", "deploy_hosts=all"]
     for ev in extra_vars:
         cmd += ["-e", json.dumps(ev)]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -61,8 +63,8 @@ class Load:
             ["docker", "exec", INSTANCE, "python3", "/usr/local/bin/divan-loadgen.py", "--rate", str(rate),
              "--ws", str(ws)] + sum((["--path", p] for p in LOAD_PATHS), []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(300):
-            if subprocess.run(["docker", "exec", INSTANCE, "test", "-f", "/tmp/divan-loadgen.ready"]).returncode == 0:
+        for _unused in range(300):
+            if subprocess.run(["docker", "exec", INSTANCE, "test", "-f", "/tmp/divan-loadgen.ready"], check=False).returncode == 0:
                 return
             assert self.proc.poll() is None, self.proc.communicate()
             time.sleep(0.1)
@@ -151,14 +153,16 @@ def deployed(host):
 
 
 def test_deploy_loses_no_request(deployed):
-    _, _, load = deployed
-    assert load["requests_sent"] >= 2000, load
+    _unused, _unused, load = deployed
+    # The load ran at its rate (Load: 50/s) for the whole playbook, however
+    # long the rolling update takes (about 23 s here).
+    assert load["requests_sent"] >= max(500, 0.9 * 50 * load["playbook_wall_s"]), load
     assert load["requests_failed"] == 0, load
     assert load["requests_ok"] == load["requests_sent"], load
 
 
 def test_websocket_on_unchanged_service_stays_open(host, deployed):
-    before, _, load = deployed
+    before, _unused, load = deployed
     assert load["websocket"]["drops"] == 0, load
     after = container_ids(host)
     for replica in REPLICAS:
@@ -167,7 +171,7 @@ def test_websocket_on_unchanged_service_stays_open(host, deployed):
 
 
 def test_deploy_replaced_every_replica_of_the_changed_services(host, deployed):
-    before, _, _ = deployed
+    before, _unused, _unused = deployed
     after = container_ids(host)
     assert set(after) == set(before)  # old containers removed, none left over
     for service in ("backend", "frontend"):
@@ -204,7 +208,7 @@ def rolled_back(host, deployed):
 
 
 def test_rollback_loses_no_request(rolled_back):
-    _, load = rolled_back
+    _unused, load = rolled_back
     assert load["requests_sent"] > 0 and load["requests_failed"] == 0, load
 
 
@@ -217,7 +221,7 @@ def test_rollback_serves_the_previous_release(host, rolled_back):
 
 
 def test_rollback_recorded(host, rolled_back):
-    count, _ = rolled_back
+    count, _unused = rolled_back
     recs = releases(host)
     assert len(recs) == count + 1
     assert recs[-1]["action"] == "rollback" and recs[-1]["identity"]["version"] == "1.0.0", recs[-1]
@@ -228,7 +232,8 @@ def test_rollback_stops_when_the_images_are_gone(host, rolled_back):
     # The previous release is now 1.1.0; drop one of its images from the host.
     host.check_output("docker image rm %s/frontend:1.1.0" % REGISTRY)
     count = len(releases(host))
-    rc, out = playbook("rollback.yml")
+    # By its collection name, as from an installed collection.
+    rc, out = playbook("divan.platform.rollback")
     assert rc != 0
     assert "frontend:1.1.0 is no longer on the host" in flat(out), out[-3000:]
     assert version(host, 8000) == "1.0.0"
@@ -254,6 +259,20 @@ def test_deploy_refused_while_the_lock_is_held(host, rolled_back):
         assert version(host, 8000) == "1.0.0"
     finally:
         host.check_output("rm -rf %s/deploy.lock" % ROOT)
+
+
+def test_failed_deploy_is_recorded_and_releases_the_lock(host, rolled_back):
+    # No such tag in the registry: the pull fails before anything restarts.
+    count = len(releases(host))
+    rc, out = playbook("divan.platform.deploy", {"app_version": "9.9.9"})
+    assert rc != 0
+    assert 'The deploy failed at "' in flat(out), out[-3000:]
+    recs = releases(host)
+    assert len(recs) == count + 1
+    assert recs[-1]["action"] == "deploy-failed" and recs[-1]["version"] == "9.9.9", recs[-1]
+    assert recs[-1]["failed_task"], recs[-1]
+    assert version(host, 8000) == "1.0.0"
+    assert not host.file(ROOT + "/deploy.lock").exists
 
 
 # --- fewer replicas ------------------------------------------------------------------------------

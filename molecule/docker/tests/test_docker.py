@@ -68,7 +68,7 @@ def published_container(host):
         "docker run -d --name %s -p 18080:8000 -v /usr:/usr:ro -w /usr %s "
         "/usr/bin/python3 -m http.server 8000" % (PROBE_NAME, PROBE_IMAGE)
     )
-    for _ in range(50):
+    for _unused in range(50):
         if host.run("curl -fsS -o /dev/null http://127.0.0.1:18080/").rc == 0:
             break
         time.sleep(0.2)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stand-in for the Divan backend's /metrics, for the monitoring scenario only.
 
 Honours the backend's contract (DIVAN_CONTRACT.md): GET /metrics answers 403

@@ -50,7 +50,7 @@ def ansible_playbook(playbook, *extra):
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
     env["NO_COLOR"] = "1"
     cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook)] + list(extra)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -105,7 +105,7 @@ def test_server_log_is_rotated_by_logrotate(host):
     host.run_test("logrotate -f -s /tmp/logrotate-test.state %s" % conf)
     assert host.file(log + ".1").exists
     host.run_test("runuser -u postgres -- psql -X -Atd %s -c %s" % (DB, _q("DO $$BEGIN RAISE LOG 'divan-logrotate-probe'; END$$")))
-    for _ in range(20):
+    for _unused in range(20):
         if "divan-logrotate-probe" in host.file(log).content_string:
             break
         time.sleep(0.5)
@@ -204,7 +204,7 @@ def test_data_from_the_first_converge_survived_the_second(host):
 def test_data_survives_a_restart(host):
     pid = host.check_output("systemctl show -p MainPID --value %s" % UNIT)
     host.run_test("systemctl restart %s" % UNIT)
-    for _ in range(30):
+    for _unused in range(30):
         if host.run("runuser -u postgres -- pg_isready -q").rc == 0:
             break
         time.sleep(1)
@@ -293,7 +293,7 @@ def test_backup_then_restore_brings_the_row_back(host):
 
 
 def test_backup_retention_keeps_the_newest(host):
-    for _ in range(4):
+    for _unused in range(4):
         host.run_test("systemctl start divan-postgresql-backup.service")
         time.sleep(1.1)  # one dump per second at most (the name has seconds)
     assert len(_dumps(host)) == 3  # postgresql_backup_keep in converge.yml

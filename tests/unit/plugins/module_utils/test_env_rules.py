@@ -54,7 +54,7 @@ def test_charset_sizes():
 
 
 def test_openssl_rand_hex_32_passes_and_scores_above_200_bits():
-    for _ in range(50):
+    for _unused in range(50):
         value = secrets.token_hex(32)
         assert er.estimate_entropy_bits(value) > 200
         assert er.check_secret('SECRET_KEY', value) == []
@@ -358,8 +358,8 @@ def test_parse_errors_name_the_line_not_the_value(line):
 
 
 def test_normalize_env():
-    assert er.normalize_env({'A': True, 'B': False, 'C': 5, 'D': None}) == {'A': 'true', 'B': 'false', 'C': '5',
-                                                                         'D': ''}
+    assert er.normalize_env({'A': True, 'B': False, 'C': 5, 'D': None}) == {
+        'A': 'true', 'B': 'false', 'C': '5', 'D': ''}
 
 
 def test_file_mode_and_owner(tmp_path):

@@ -6,13 +6,13 @@ import pytest
 from ansible_collections.divan.platform.plugins.module_utils import postgresql_collation as pc
 
 
-DB_ROWS = [
+DB_ROWS = (
     ('divan', True, '0.0', '2.41'),
     ('postgres', True, '2.41', '2.41'),
     ('template0', False, '2.36', '2.41'),
     ('template1', True, '2.41', '2.41'),
     ('legacy', True, None, '2.41'),
-]
+)
 
 
 def _dbs(rows=DB_ROWS):

@@ -86,12 +86,12 @@ def test_happy_path_cleans_up():
 
 
 def test_content_mismatch_still_deletes():
-    res, store, _ = run(corrupt=True)
+    res, store, _unused = run(corrupt=True)
     assert res['error_kind'] == 'content_mismatch' and res['deleted'] and store == {}
 
 
 def test_anonymous_read_allowed():
-    res, store, _ = run(check_anonymous_read=True, anonymous_allowed=True)
+    res, store, _unused = run(check_anonymous_read=True, anonymous_allowed=True)
     assert res['error_kind'] == 'anonymous_read_allowed' and res['anonymous_read_refused'] is False
     assert store == {}
 
@@ -102,15 +102,15 @@ def test_missing_bucket_writes_nothing():
 
 
 def test_put_denied():
-    res, _, _ = run(fail={'put_object': client_error('AccessDenied', 'PutObject', 403)})
+    res, _unused, _unused = run(fail={'put_object': client_error('AccessDenied', 'PutObject', 403)})
     assert res['error_kind'] == 'access_denied' and 'PutObject on bucket divan-uploads' in res['error']
 
 
 def test_delete_denied_is_reported():
-    res, store, _ = run(fail={'delete_object': client_error('AccessDenied', 'DeleteObject', 403)})
+    res, store, _unused = run(fail={'delete_object': client_error('AccessDenied', 'DeleteObject', 403)})
     assert not res['ok'] and res['error_kind'] == 'access_denied' and not res['deleted']
 
 
 def test_secret_never_in_result():
-    res, _, _ = run(fail={'head_bucket': client_error('SignatureDoesNotMatch')}, secret_key='very-secret-key-123')
+    res, _unused, _unused = run(fail={'head_bucket': client_error('SignatureDoesNotMatch')}, secret_key='very-secret-key-123')
     assert res['error_kind'] == 'invalid_credentials' and 'very-secret-key-123' not in repr(res)

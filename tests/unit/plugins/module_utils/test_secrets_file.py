@@ -10,7 +10,7 @@ from ansible_collections.divan.platform.plugins.module_utils import secrets_file
 
 
 def test_generate_secret():
-    values = set(sf.generate_secret() for _ in range(100))
+    values = set(sf.generate_secret() for _unused in range(100))
     assert len(values) == 100
     assert all(re.match(r'^[0-9a-f]{64}$', v) for v in values)
     assert re.match(r'^[0-9a-f]{32}$', sf.generate_secret(16))

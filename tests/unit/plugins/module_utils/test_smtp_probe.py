@@ -114,16 +114,16 @@ def test_error_kinds(script, features, kind):
 
 
 def test_error_kinds_when_sending():
-    res, _ = run({'send_message': smtplib.SMTPRecipientsRefused({'b@example.org': (550, b'unknown')})}, send=True)
+    res, _unused = run({'send_message': smtplib.SMTPRecipientsRefused({'b@example.org': (550, b'unknown')})}, send=True)
     assert res['error_kind'] == 'recipient_rejected' and 'b@example.org (550 unknown)' in res['error']
-    res, _ = run({'send_message': smtplib.SMTPDataError(554, b'spam')}, send=True)
+    res, _unused = run({'send_message': smtplib.SMTPDataError(554, b'spam')}, send=True)
     assert res['error_kind'] == 'data_rejected'
-    res, _ = run({'send_message': {'b@example.org': (550, b'unknown')}}, send=True)
+    res, _unused = run({'send_message': {'b@example.org': (550, b'unknown')}}, send=True)
     assert res['error_kind'] == 'recipient_rejected' and res['sent']
 
 
 def test_auth_error_never_echoes_the_password():
-    res, _ = run({'login': smtplib.SMTPAuthenticationError(535, b'bad')}, password='hunter2-hunter2')
+    res, _unused = run({'login': smtplib.SMTPAuthenticationError(535, b'bad')}, password='hunter2-hunter2')
     assert 'hunter2' not in repr(res)
 
 

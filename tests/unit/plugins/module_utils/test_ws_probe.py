@@ -85,7 +85,7 @@ def _serve_once(response):
     srv.listen(1)
 
     def run():
-        conn, _ = srv.accept()
+        conn, _unused = srv.accept()
         request = b''
         while b'\r\n\r\n' not in request:
             request += conn.recv(4096)

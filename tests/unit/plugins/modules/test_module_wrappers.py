@@ -55,9 +55,8 @@ def test_http_check_masks_credential_headers(capsys, monkeypatch):
                 'failures': ['body said %s' % token], 'latency_ms': 1}
 
     monkeypatch.setattr(http_probe, 'run_probe', fake_run_probe)
-    rc, result, out = run_main(http_check, {'probes': [{'url': 'https://example.org/metrics',
-                                                         'headers': {'X-Admin-Token': token, 'Accept': 'text/plain'}}]},
-                               capsys)
+    probe = {'url': 'https://example.org/metrics', 'headers': {'X-Admin-Token': token, 'Accept': 'text/plain'}}
+    rc, result, out = run_main(http_check, {'probes': [probe]}, capsys)
     assert rc == 1 and token not in out
     assert result['invocation']['module_args']['probes'][0]['headers'] == {'X-Admin-Token': '********',
                                                                            'Accept': '********'}
@@ -132,10 +131,10 @@ def test_env_check_warnings_do_not_fail(capsys):
     assert result['findings'][0]['rule'] == 'smtp_tls_off' and result['findings'][0]['severity'] == 'warning'
 
 
-def test_host_state_reads_once_each_and_never_changes(capsys, monkeypatch, tmp_path):
+def test_host_info_reads_once_each_and_never_changes(capsys, monkeypatch):
     from ansible.module_utils.basic import AnsibleModule
 
-    from ansible_collections.divan.platform.plugins.modules import host_state
+    from ansible_collections.divan.platform.plugins.modules import host_info
 
     calls = []
 
@@ -148,88 +147,50 @@ def test_host_state_reads_once_each_and_never_changes(capsys, monkeypatch, tmp_p
                    'Id=redis-server.service\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'), ''
 
     monkeypatch.setattr(AnsibleModule, 'run_command', fake_run_command)
-    rc, result, _out = run_main(host_state, {
+    redis = {'name': 'redis-server', 'enabled': True, 'state': 'started'}
+    rc, result, _out = run_main(host_info, {
         'packages': ['docker.io', 'nope', 'docker-ce=5:27.1.1-1'],
-        'services': [{'name': 'docker', 'enabled': True, 'state': 'started'},
-                     {'name': 'redis-server', 'enabled': True, 'state': 'started'}],
-        'paths': [str(tmp_path), str(tmp_path / 'absent')],
+        'services': [{'name': 'docker', 'enabled': True, 'state': 'started'}, redis],
         '_ansible_check_mode': True}, capsys)
     assert rc == 0 and result['changed'] is False
-    assert result['paths_missing'] == [str(tmp_path / 'absent')]
     assert [c[0] for c in calls] == ['dpkg-query', 'systemctl']
-    assert result['packages_missing'] == ['nope', 'docker-ce=5:27.1.1-1']
-    assert result['services_differ'] == ['docker']
+    assert result['installed'] == ['docker.io'] and result['versions'] == {'docker.io': '26.1.5'}
+    assert result['services_confirmed'] == [redis]
+    assert result['services_reasons'] == {'docker': ['not active (inactive)']}
 
 
-def test_host_state_fails_on_a_broken_dpkg(capsys, monkeypatch):
+def test_host_info_confirms_the_entry_after_type_conversion(capsys, monkeypatch):
     from ansible.module_utils.basic import AnsibleModule
 
-    from ansible_collections.divan.platform.plugins.modules import host_state
+    from ansible_collections.divan.platform.plugins.modules import host_info
 
-    monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: (2, '', 'database locked'))
-    rc, result, _out = run_main(host_state, {'packages': ['caddy']}, capsys)
-    assert rc == 1 and result['msg'] == 'dpkg-query failed (rc 2): database locked'
+    monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: (
+        0, 'Id=caddy.service\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled\n', ''))
+    rc, result, _out = run_main(host_info, {'services': [{'name': 'caddy', 'enabled': 'yes'}]}, capsys)
+    # "yes" is not the value a task would compare with: only the converted entry is confirmed.
+    assert rc == 0 and result['services_confirmed'] == [{'name': 'caddy', 'enabled': True}]
 
 
-def test_host_state_reads_files_without_running_a_command(capsys, monkeypatch, tmp_path):
-    import hashlib
-
+def test_host_info_runs_no_command_when_asked_nothing(capsys, monkeypatch):
     from ansible.module_utils.basic import AnsibleModule
 
-    from ansible_collections.divan.platform.plugins.modules import host_state
+    from ansible_collections.divan.platform.plugins.modules import host_info
 
     monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: pytest.fail('ran %s' % args))
-    conf = tmp_path / 'daemon.json'
-    conf.write_text('{}\n')
-    conf.chmod(0o644)
-    rc, result, _out = run_main(host_state, {'files': [
-        {'path': str(conf), 'checksum': hashlib.sha1(b'{}\n').hexdigest(), 'mode': '0644'},
-        {'path': str(tmp_path), 'state': 'directory', 'mode': '0700'},
-        {'path': str(tmp_path / 'absent.conf'), 'checksum': hashlib.sha1(b'').hexdigest()}]}, capsys)
-    assert rc == 0 and result['changed'] is False
-    tmp_mode = '%04o' % (tmp_path.stat().st_mode & 0o7777)
-    expected = [str(tmp_path / 'absent.conf')] if tmp_mode == '0700' else [str(tmp_path), str(tmp_path / 'absent.conf')]
-    assert result['files_differ'] == expected
-    assert result['files_reasons'][str(tmp_path / 'absent.conf')] == ['missing']
+    rc, result, _out = run_main(host_info, {'packages': ['pg*']}, capsys)
+    assert rc == 0 and result['installed'] == [] and result['services_confirmed'] == []
 
 
-def test_host_state_reads_locales_with_one_command(capsys, monkeypatch):
+@pytest.mark.parametrize('args,reply,msg', [
+    ({'packages': ['caddy']}, (2, '', 'database locked'), 'dpkg-query failed (rc 2): database locked'),
+    ({'services': [{'name': 'caddy'}]}, (1, '', 'no bus'), 'systemctl show failed (rc 1): no bus'),
+    ({'services': [{'name': 'caddy'}]}, (0, '', ''), 'systemctl show returned 0 unit(s) for 1 asked'),
+])
+def test_host_info_fails_on_a_broken_read(capsys, monkeypatch, args, reply, msg):
     from ansible.module_utils.basic import AnsibleModule
 
-    from ansible_collections.divan.platform.plugins.modules import host_state
+    from ansible_collections.divan.platform.plugins.modules import host_info
 
-    calls = []
-
-    def fake_run_command(self, args, **kwargs):
-        calls.append(args)
-        return 0, 'C\nC.utf8\nen_US.utf8\n', ''
-
-    monkeypatch.setattr(AnsibleModule, 'run_command', fake_run_command)
-    rc, result, _out = run_main(host_state, {'locales': ['en_US.UTF-8', 'de_DE.UTF-8']}, capsys)
-    assert rc == 0 and result['changed'] is False
-    assert calls == [['locale', '-a']]
-    assert result['locales_missing'] == ['de_DE.UTF-8']
-
-    monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, args, **kw: (1, '', 'no locale'))
-    rc, result, _out = run_main(host_state, {'locales': ['en_US.UTF-8']}, capsys)
-    assert rc == 1 and result['msg'] == 'locale -a failed (rc 1): no locale'
-
-
-def test_host_state_reads_lines_and_returns_asked_content(capsys, tmp_path):
-    from ansible_collections.divan.platform.plugins.modules import host_state
-
-    conf = tmp_path / 'createcluster.conf'
-    conf.write_text("#initdb_options = ''\ninitdb_options = '--locale=C.UTF-8'\n")
-    record = tmp_path / 'current-release.json'
-    record.write_text('{"version": "1.0.0"}\n')
-    rc, result, _out = run_main(host_state, {
-        'files': [{'path': str(record), 'get_content': True}, {'path': str(conf), 'get_checksum': True}],
-        'lines': [{'path': str(conf), 'regexp': r'^#?\s*initdb_options\s*=', 'line': "initdb_options = '--locale=C.UTF-8'"},
-                  {'path': str(tmp_path / 'absent.conf'), 'regexp': 'x', 'line': 'x'}]}, capsys)
-    assert rc == 0 and result['changed'] is False
-    assert result['files'][str(record)]['content'] == '{"version": "1.0.0"}\n'
-    assert result['files'][str(conf)]['content'] is None and len(result['files'][str(conf)]['checksum']) == 40
-    assert result['files_differ'] == []
-    assert result['lines_differ'] == [str(tmp_path / 'absent.conf')]
-    rc, result, _out = run_main(host_state, {'lines': [{'path': str(conf), 'regexp': '(', 'line': 'x'}]}, capsys)
-    assert rc == 1 and result['msg'].startswith('lines: a regexp does not compile')
+    monkeypatch.setattr(AnsibleModule, 'run_command', lambda self, a, **kw: reply)
+    rc, result, _out = run_main(host_info, args, capsys)
+    assert rc == 1 and result['msg'] == msg
