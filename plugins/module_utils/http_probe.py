@@ -67,11 +67,19 @@ PROBE_DEFAULTS = {
     'websocket': False,
     'ws_message': None,
     'ws_expect': None,
+    'ws_greeting': None,
+    'ws_expect_close': None,
     'origin': None,
     'socketio': False,
     'socketio_path': '/socket.io/',
     'socketio_namespace': '/',
+    'socketio_polls': 20,
+    'socketio_event': 'ping',
+    'body_equals': None,
+    'user_content': False,
 }
+# methods that change nothing on the server (the only ones sent in check mode)
+SAFE_METHODS = ('GET', 'HEAD', 'OPTIONS')
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 PERMANENT_REDIRECTS = (301, 308)
 MAX_BODY_BYTES = 1048576
@@ -150,11 +158,18 @@ def http_request(url, method='GET', headers=None, body=None, timeout=10.0, ca_pa
     raise ValueError('more than %d redirects' % max_redirects)
 
 
-def simple_get(url, headers=None, timeout=10.0, ca_path=None, validate_certs=True, connect_host=None):
-    """(status, headers, body_text) of a GET; used by the Socket.IO polling handshake."""
-    resp = http_request(url, headers=headers, timeout=timeout, ca_path=ca_path, validate_certs=validate_certs,
-                        connect_host=connect_host)
+def simple_request(url, method='GET', headers=None, body=None, timeout=10.0, ca_path=None, validate_certs=True,
+                   connect_host=None):
+    """(status, headers, body_text) of one request; used by the Socket.IO polling requests."""
+    resp = http_request(url, method=method, headers=headers, body=body, timeout=timeout, ca_path=ca_path,
+                        validate_certs=validate_certs, connect_host=connect_host)
     return resp.status, resp.headers, resp.body.decode('utf-8', 'replace')
+
+
+def simple_get(url, headers=None, timeout=10.0, ca_path=None, validate_certs=True, connect_host=None):
+    """(status, headers, body_text) of a GET."""
+    return simple_request(url, headers=headers, timeout=timeout, ca_path=ca_path, validate_certs=validate_certs,
+                          connect_host=connect_host)
 
 
 # ---------------------------------------------------------------- assertions
@@ -204,6 +219,46 @@ def check_body(body, needles):
         needles = [needles]
     text = body.decode('utf-8', 'replace') if isinstance(body, bytes) else body
     return ['body does not contain %r' % n for n in needles if n not in text]
+
+
+def check_body_equals(body, expected):
+    if expected is None:
+        return []
+    wanted = expected.encode('utf-8') if isinstance(expected, str) else expected
+    if body != wanted:
+        return ['body is not the expected %d bytes (got %d bytes%s)'
+                % (len(wanted), len(body), ', same length' if len(body) == len(wanted) else '')]
+    return []
+
+
+def _csp_sandboxed(headers):
+    for value in sech.header_values(headers, 'content-security-policy'):
+        for directive in value.split(';'):
+            tokens = directive.strip().lower().split()
+            if tokens and tokens[0] == 'sandbox':
+                return True
+    return False
+
+
+def check_user_content(headers):
+    """(info, failures): a response of user-supplied content must not run as the site.
+
+    It needs a Content-Security-Policy with a ``sandbox`` directive or a
+    ``Content-Disposition: attachment``, and ``X-Content-Type-Options: nosniff``.
+    """
+    disposition = (sech.first_header(headers, 'content-disposition') or '').strip().lower()
+    info = {'content_type': sech.first_header(headers, 'content-type'),
+            'csp_sandbox': _csp_sandboxed(headers),
+            'attachment': disposition.startswith('attachment'),
+            'nosniff': (sech.first_header(headers, 'x-content-type-options') or '').strip().lower() == 'nosniff'}
+    failures = []
+    if not (info['csp_sandbox'] or info['attachment']):
+        failures.append('user content: served as %s inline without Content-Security-Policy: sandbox or '
+                        'Content-Disposition: attachment (a script in an upload runs as the site)'
+                        % (info['content_type'] or 'no content type'))
+    if not info['nosniff']:
+        failures.append('user content: X-Content-Type-Options is not "nosniff"')
+    return info, failures
 
 
 def check_status(status, expected):
@@ -305,7 +360,8 @@ def _attempt(p):
                   connect_host=p['connect_host'])
     if p['websocket']:
         ws = websocket_check(url, headers=p['headers'], origin=p['origin'], message=p['ws_message'],
-                             expect=p['ws_expect'], **common)
+                             expect=p['ws_expect'], greeting=p['ws_greeting'], expect_close=p['ws_expect_close'],
+                             **common)
         res['websocket'] = ws
         res['latency_ms'] = ws['latency_ms']
         res['status'] = ws['status']
@@ -313,11 +369,15 @@ def _attempt(p):
         failures.extend(ws['failures'])
     elif p['socketio']:
         sio = socketio_check(url, path=p['socketio_path'], namespace=p['socketio_namespace'],
-                             headers=p['headers'], origin=p['origin'], **common)
+                             headers=p['headers'], origin=p['origin'], polls=int(p['socketio_polls'] or 0),
+                             event=p['socketio_event'], **common)
         res['socketio'] = sio
         res['latency_ms'] = sio['latency_ms']
         res['error_kind'] = sio['error_kind']
         failures.extend(sio['failures'])
+        # once a session exists, a failure is a finding about that session (a poll that reached another
+        # process), never something to retry away: only a failed handshake may be retried
+        res['retryable'] = not sio['sid_received']
     elif target and p['request']:
         headers = dict(p['headers'] or {})
         if p['security_headers'] and not any(k.lower() == 'origin' for k in headers):
@@ -338,7 +398,12 @@ def _attempt(p):
                 res['redirects'] = resp.chain[:-1]
             failures.extend(check_status(resp.status, p['status']))
             failures.extend(check_body(resp.body, p['body_contains']))
+            failures.extend(check_body_equals(resp.body, p['body_equals']))
             failures.extend(check_json(resp.body, p['json']))
+            if p['user_content']:
+                info, ufail = check_user_content(resp.headers)
+                res['user_content'] = info
+                failures.extend(ufail)
             if p['security_headers']:
                 analysis = sech.analyze(resp.headers, https=resp.url.lower().startswith('https://'),
                                         verified=bool(p['validate_certs']), redirect=redirect,
@@ -378,7 +443,11 @@ def run_probe(probe, sleep=time.sleep, clock=time.monotonic):
     while True:
         attempts += 1
         result = _attempt(p)
+        retryable = result.pop('retryable', True)
         if result['passed'] or attempts > int(p['retries']):
+            break
+        if not retryable:
+            result['failures'].append('not retried: the Socket.IO session existed (retries cover a failed handshake only)')
             break
         if p['deadline'] is not None and (clock() - started) + delay > float(p['deadline']):
             result['failures'].append('deadline of %ss reached after %d attempt(s)' % (p['deadline'], attempts))

@@ -16,8 +16,9 @@ description:
   - "Optional checks per probe: O(probes[].security_headers) (HSTS, CSP, framing, nosniff,
     Referrer-Policy, no version leak, with a score and grade computed with the Mozilla HTTP
     Observatory scoring rules), O(probes[].redirect_https), O(probes[].tls) (chain, hostname, days
-    left), O(probes[].websocket) (RFC 6455 handshake and echo) and O(probes[].socketio) (Engine.IO v4
-    polling handshake, WebSocket upgrade and namespace connect)."
+    left), O(probes[].websocket) (RFC 6455 handshake, greeting, echo or an expected close code),
+    O(probes[].socketio) (Engine.IO v4 polling handshake, follow-up polls of the same session, WebSocket
+    upgrade and namespace connect) and O(probes[].user_content) (an upload cannot run as the site)."
   - Uses the Python standard library only, plus C(jmespath) when JSON assertions are used.
   - Request header values (for example an C(X-Admin-Token)) are never returned.
 author:
@@ -42,7 +43,10 @@ options:
         type: str
         required: true
       method:
-        description: HTTP method.
+        description:
+          - HTTP method, for example V(POST) or V(PUT) with O(probes[].body).
+          - In check mode only V(GET), V(HEAD) and V(OPTIONS) requests are sent; a probe with another
+            method is not run and is returned with RV(probes[].skipped=true).
         type: str
         default: GET
       headers:
@@ -68,6 +72,16 @@ options:
         description: Strings the response body must contain.
         type: list
         elements: str
+      body_equals:
+        description: The response body must be exactly this string (UTF-8), for example a file read back.
+        type: str
+      user_content:
+        description:
+          - "Check that the response, user-supplied content such as an upload, cannot run as the site - it
+            needs a C(Content-Security-Policy) with a C(sandbox) directive or C(Content-Disposition: attachment),
+            and C(X-Content-Type-Options: nosniff)."
+        type: bool
+        default: false
       request:
         description:
           - Send the HTTP request and check status, body and JSON. Set to V(false) for a probe that
@@ -79,7 +93,10 @@ options:
         type: float
         default: 10
       retries:
-        description: How many times to retry a failing probe.
+        description:
+          - How many times to retry a failing probe.
+          - A Socket.IO probe is retried only when its handshake failed, never once a session exists (a
+            failed poll is a finding, not a glitch).
         type: int
         default: 0
       delay:
@@ -167,6 +184,20 @@ options:
       ws_expect:
         description: Text the reply must contain (default the message itself, an echo).
         type: str
+      ws_greeting:
+        description:
+          - Text the first message the server sends after the handshake must contain, read before
+            O(probes[].ws_message) is sent (for example the session id in the greeting of an activities
+            session stream).
+        type: str
+      ws_expect_close:
+        description:
+          - The server must close the WebSocket with this close code (for example V(1008) for a session
+            that does not exist); the probe fails on another code, a connection that ends without a close
+            frame, or no close within O(probes[].timeout). Messages before the close are skipped.
+          - O(probes[].ws_message) is still sent first when set, its reply is not checked.
+        type: int
+        aliases: [expect_close]
       origin:
         description: C(Origin) header for WebSocket and Socket.IO probes.
         type: str
@@ -184,6 +215,22 @@ options:
         description: Socket.IO namespace to connect to.
         type: str
         default: /
+      socketio_polls:
+        description:
+          - Follow-up long-polling requests of the same session after the handshake, each an event
+            O(probes[].socketio_event) with an ack id that the server must acknowledge (the first one also
+            connects the namespace), with the cookies the server or proxy set (a sticky-session cookie).
+          - "The probe fails when any poll is refused, with C(N of M polls: 400 Invalid session) when they
+            reached a process that does not hold the session (several processes without sticky sessions
+            or a shared manager). The pids in the acks, when they carry one, are returned."
+          - V(0) skips the polls (handshake, upgrade and namespace connect only).
+        type: int
+        default: 20
+        aliases: [polls]
+      socketio_event:
+        description: Event emitted with an ack id by each poll; the server must acknowledge it.
+        type: str
+        default: ping
 notes:
   - Supports check mode; the module only reads.
 seealso:
@@ -235,14 +282,44 @@ EXAMPLES = r"""
 - name: Check WebSockets and Socket.IO through the proxy, before DNS points at the host
   divan.platform.http_check:
     probes:
-      - name: socket.io on the backend
+      - name: socket.io on the backend, 20 polls of one session, never retried
         url: https://example.org
         socketio: true
+        socketio_polls: 20
+        retries: 0
         connect_host: 203.0.113.10
-      - name: activities WebSocket
-        url: wss://example.org/activities/session/healthcheck
+      - name: create an activities session
+        url: https://example.org/activities/session/healthcheck
+        method: POST
+        status: [200, 201]
+        connect_host: 203.0.113.10
+      - name: its stream greets with the session id, then echoes
+        url: wss://example.org/activities/session/healthcheck/stream
         websocket: true
+        ws_greeting: healthcheck
+        ws_message: hello
         connect_host: 203.0.113.10
+      - name: an unknown session is closed with 1008
+        url: wss://example.org/activities/session/no-such-session/stream
+        websocket: true
+        ws_expect_close: 1008
+        connect_host: 203.0.113.10
+
+- name: Upload without authentication, read it back, check that HTML uploads cannot run as the site
+  divan.platform.http_check:
+    probes:
+      - url: https://example.org/uploads/verify/probe.txt
+        method: PUT
+        body: divan verify
+        status: [201]
+      - url: https://example.org/uploads/verify/probe.txt
+        body_equals: divan verify
+      - url: https://example.org/uploads/verify/probe.html
+        method: PUT
+        body: <script>alert(1)</script>
+        status: [201]
+      - url: https://example.org/uploads/verify/probe.html
+        user_content: true
 
 - name: Check a staging host served with Caddy's internal CA
   divan.platform.http_check:
@@ -310,13 +387,33 @@ probes:
         not_after: "2027-02-23T12:00:00Z"
         days_left: 89
     websocket:
-      description: With O(probes[].websocket) - C(handshake), C(latency_ms), C(roundtrip_ms), C(echo_ok).
+      description: With O(probes[].websocket) - C(handshake), C(latency_ms), C(roundtrip_ms), C(greeting_ok),
+        C(echo_ok), C(close_code), C(close_reason).
       type: dict
       returned: when requested
     socketio:
-      description: With O(probes[].socketio) - C(sid_received), C(upgrades), C(upgraded), C(connected), C(latency_ms).
+      description: With O(probes[].socketio) - C(sid_received), C(upgrades), C(polls), C(polls_ok),
+        C(poll_failures) (reason to count), C(pids) (the processes that answered), C(upgraded), C(connected),
+        C(latency_ms).
       type: dict
       returned: when requested
+      sample:
+        sid_received: true
+        polls: 20
+        polls_ok: 10
+        poll_failures:
+          400 Invalid session: 10
+        pids: [7]
+        upgraded: false
+        connected: true
+    user_content:
+      description: With O(probes[].user_content) - C(content_type), C(csp_sandbox), C(attachment), C(nosniff).
+      type: dict
+      returned: when requested
+    skipped:
+      description: True for a probe not run in check mode (a method other than GET, HEAD or OPTIONS).
+      type: bool
+      returned: in check mode
 summary:
   description: One line saying how many probes passed or which failed and why.
   returned: always
@@ -362,16 +459,34 @@ PROBE_SPEC = dict(
     websocket=dict(type='bool', default=False),
     ws_message=dict(type='str'),
     ws_expect=dict(type='str'),
+    ws_greeting=dict(type='str'),
+    ws_expect_close=dict(type='int', aliases=['expect_close']),
     origin=dict(type='str'),
     socketio=dict(type='bool', default=False),
     socketio_path=dict(type='str', default='/socket.io/'),
     socketio_namespace=dict(type='str', default='/'),
+    socketio_polls=dict(type='int', default=20, aliases=['polls']),
+    socketio_event=dict(type='str', default='ping'),
+    body_equals=dict(type='str'),
+    user_content=dict(type='bool', default=False),
 )
 
 
 def _credential_header(name):
     low = name.lower()
     return is_secret_name(name) or 'auth' in low or low in ('cookie', 'x-api-key')
+
+
+def _writes(probe):
+    """An HTTP request with a method that may change something on the server."""
+    return not (probe.get('websocket') or probe.get('socketio')) and probe.get('request', True) and \
+        (probe.get('method') or 'GET').upper() not in http_probe.SAFE_METHODS
+
+
+def _skipped(probe):
+    return {'name': probe.get('name') or http_probe.redact_url(probe['url']), 'url': http_probe.redact_url(probe['url']),
+            'passed': True, 'skipped': True, 'failures': [], 'latency_ms': None, 'status': None, 'attempts': 0,
+            'error_kind': None}
 
 
 def main():
@@ -393,7 +508,7 @@ def main():
     invocation = {'module_args': {'probes': [
         dict(p, headers=dict((k, HIDDEN) for k in p['headers']) if p.get('headers') else p.get('headers'))
         for p in probes]}}
-    results = [http_probe.run_probe(p) for p in probes]
+    results = [_skipped(p) if module.check_mode and _writes(p) else http_probe.run_probe(p) for p in probes]
     summary = http_probe.summarize(results)
     if any(not r['passed'] for r in results):
         module.fail_json(msg=summary, probes=results, summary=summary, changed=False, invocation=invocation)

@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Build the stand-in images of the Divan services (tests only).
 #
-# Sources: tests/fixtures/images/. Everything is built FROM the local base
-# image divan-test/debian:trixie (no registry can be reached); apt-get and npm
-# run inside the builds. Each image is cached by tag and by a hash of the
-# fixture sources (label divan.fixture-hash): a second run costs nothing
+# Sources: tests/fixtures/images/ (its README says what each image reproduces
+# of the real platform, flaws included). Everything is built FROM the local
+# base image divan-test/debian:trixie (no registry can be reached); apt-get
+# and npm run inside the builds. Each image is cached by tag and by a hash of
+# the fixture sources (label divan.fixture-hash): a second run costs nothing
 # unless the sources changed or DIVAN_REBUILD_IMAGES=1 is set.
 #
-#   divan-test/backend:1.0.0          migrations 0001-0002
-#   divan-test/backend:1.1.0          + 0003 (a second version for redeploys)
-#   divan-test/backend:broken-migration  + 0004, which fails
-#   divan-test/frontend:1.0.0|1.1.0   NEXT_PUBLIC_API_URL baked in
-#   divan-test/activities-core:1.0.0|1.1.0
+# Sets (--versions):
+#   1.0.0             backend:1.0.0 (migrations 001-003, 020, 021), frontend:1.0.0,
+#                     activities-core:1.0.0
+#   1.1.0             the same at 1.1.0, backend + 022 (a second version for redeploys)
+#   broken-migration  backend:broken-migration: 1.1.0 + 023, which fails
+#   no-migrations     backend:no-migrations: the 1.1.0 app without /app/migrations
+#   gunicorn          backend:1.0.0-gunicorn: 1.0.0 plus Debian's gunicorn
 #
-# Usage: tests/harness/build-standin-images.sh [--save DIR] [--versions "V ..."]
-#   --save DIR  also write docker-save archives, one per tag, for registry-less
-#               delivery: DIR/divan-standin-<tag>.tar (re-written only when an
-#               image changed).
-#   --versions  only these sets (default: 1.0.0 1.1.0 broken-migration); the
-#               demo builds 1.0.0 alone (its inventory deploys nothing else).
-# Environment: DIVAN_STANDIN_API_URL (default https://divan.test/api),
+# Usage: tests/harness/build-standin-images.sh [--save DIR] [--versions "SET ..."]
+#   --save DIR  also write docker-save archives for registry-less delivery,
+#               each with a DIR/<archive>.ids file (re-written only when an
+#               image changed): divan-standin-1.0.0.tar and -1.1.0.tar (the
+#               three services), divan-standin-broken-migration.tar,
+#               -no-migrations.tar, -gunicorn.tar (the backend alone).
+#   --versions  only these sets (default: all); the demo builds 1.0.0 alone
+#               (its inventory deploys nothing else).
+# Environment: DIVAN_STANDIN_SITE_URL (default https://divan.test): the
+#              frontend's NEXT_PUBLIC_* URLs are baked from it (<site>/api,
+#              <site>, <site>/activities, wss://<host>/activities),
 #              DIVAN_REBUILD_IMAGES=1, DIVAN_BASE_IMAGE (default divan-test/debian:trixie),
 #              DIVAN_BUILD_EXTRA_CA_DIR (default /usr/local/share/ca-certificates):
 #              the host's extra CA certificates (*.crt), given to the build
@@ -30,19 +37,23 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 SRC="$ROOT/tests/fixtures/images"
 BASE="${DIVAN_BASE_IMAGE:-divan-test/debian:trixie}"
-API_URL="${DIVAN_STANDIN_API_URL:-https://divan.test/api}"
+SITE_URL="${DIVAN_STANDIN_SITE_URL:-https://divan.test}"
+SITE_URL="${SITE_URL%/}"
+SITE_HOST="${SITE_URL#*://}"
+SITE_HOST="${SITE_HOST%%/*}"
+ALL_SETS="1.0.0 1.1.0 broken-migration no-migrations gunicorn"
 SAVE_DIR=""
-VERSIONS="1.0.0 1.1.0 broken-migration"
+VERSIONS="$ALL_SETS"
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --save) SAVE_DIR="${2:?--save needs a directory}"; shift 2 ;;
     --versions) VERSIONS="${2:?--versions needs a list}"; shift 2 ;;
-    *) echo "usage: $0 [--save DIR] [--versions \"1.0.0 1.1.0 broken-migration\"]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--save DIR] [--versions \"$ALL_SETS\"]" >&2; exit 2 ;;
   esac
 done
 VERSIONS="${VERSIONS//,/ }"
 for v in $VERSIONS; do
-  case "$v" in 1.0.0|1.1.0|broken-migration) ;; *) echo "unknown stand-in set: $v" >&2; exit 2 ;; esac
+  case "$v" in 1.0.0|1.1.0|broken-migration|no-migrations|gunicorn) ;; *) echo "unknown stand-in set: $v" >&2; exit 2 ;; esac
 done
 wanted() { [[ " $VERSIONS " == *" $1 "* ]]; }
 
@@ -52,7 +63,7 @@ docker image inspect "$BASE" >/dev/null 2>&1 || {
 }
 
 # One hash for every fixture source and this script: any edit rebuilds.
-HASH=$( (cd "$SRC" && find . -type f -print0 | sort -z | xargs -0 sha256sum; sha256sum "$ROOT/tests/harness/build-standin-images.sh" | cut -d" " -f1; echo "$BASE $API_URL") \
+HASH=$( (cd "$SRC" && find . -type f -print0 | sort -z | xargs -0 sha256sum; sha256sum "$ROOT/tests/harness/build-standin-images.sh" | cut -d" " -f1; echo "$BASE $SITE_URL") \
   | sha256sum | cut -c1-16)
 
 # build TAG DIR [build-arg ...]
@@ -83,6 +94,13 @@ build() {
 build divan-test/standin-python:trixie base-python --build-arg "BASE_IMAGE=$BASE"
 build divan-test/standin-node:trixie base-node --build-arg "BASE_IMAGE=$BASE"
 
+frontend_args=(
+  --build-arg "NEXT_PUBLIC_BACKEND_URL=$SITE_URL/api"
+  --build-arg "NEXT_PUBLIC_API_BASE_URL=$SITE_URL/api"
+  --build-arg "NEXT_PUBLIC_SOCKET_URL=$SITE_URL"
+  --build-arg "NEXT_PUBLIC_ACTIVITIES_CORE_URL=$SITE_URL/activities"
+  --build-arg "NEXT_PUBLIC_ACTIVITIES_CORE_SOCKET_URL=wss://$SITE_HOST/activities"
+)
 for version in 1.0.0 1.1.0; do
   wanted "$version" || continue
   sets="1.0.0"
@@ -90,13 +108,22 @@ for version in 1.0.0 1.1.0; do
   build "divan-test/backend:$version" backend \
     --build-arg "DIVAN_VERSION=$version" --build-arg "MIGRATION_SETS=$sets"
   build "divan-test/frontend:$version" frontend \
-    --build-arg "DIVAN_VERSION=$version" --build-arg "NEXT_PUBLIC_API_URL=$API_URL"
+    --build-arg "DIVAN_VERSION=$version" "${frontend_args[@]}"
   build "divan-test/activities-core:$version" activities-core \
     --build-arg "DIVAN_VERSION=$version" --build-arg "BASE_IMAGE=$BASE"
 done
 if wanted broken-migration; then
   build divan-test/backend:broken-migration backend \
     --build-arg DIVAN_VERSION=broken-migration --build-arg "MIGRATION_SETS=1.0.0 1.1.0 broken-migration"
+fi
+if wanted no-migrations; then
+  # An empty MIGRATION_SETS: no /app/migrations directory at all.
+  build divan-test/backend:no-migrations backend \
+    --build-arg DIVAN_VERSION=no-migrations --build-arg "MIGRATION_SETS="
+fi
+if wanted gunicorn; then
+  build divan-test/backend:1.0.0-gunicorn backend \
+    --build-arg DIVAN_VERSION=1.0.0 --build-arg MIGRATION_SETS=1.0.0 --build-arg WITH_GUNICORN=true
 fi
 
 [ -n "$SAVE_DIR" ] || exit 0
@@ -122,4 +149,10 @@ for version in 1.0.0 1.1.0; do
 done
 if wanted broken-migration; then
   save divan-standin-broken-migration.tar divan-test/backend:broken-migration
+fi
+if wanted no-migrations; then
+  save divan-standin-no-migrations.tar divan-test/backend:no-migrations
+fi
+if wanted gunicorn; then
+  save divan-standin-gunicorn.tar divan-test/backend:1.0.0-gunicorn
 fi

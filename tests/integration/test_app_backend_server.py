@@ -1,5 +1,9 @@
 # -*- coding: utf-8 -*-
-"""The app role's backend command: gunicorn with uvicorn workers, 2 x cores + 1 by default.
+"""The app role's backend command: gunicorn with uvicorn workers, one worker by default.
+
+One: the backend's Socket.IO has no Redis manager, so a session lives in one
+process (the stand-in image reproduces it: 400 "Invalid session" on another
+worker); the role scales with replicas instead.
 
 Runs the role's own backend-server tasks on the controller (connection local,
 gunicorn chosen explicitly so that no image is probed) and reads the command
@@ -42,14 +46,14 @@ def backend_command(tmp_path, **extra_vars):
     return json.loads(out.read_text())
 
 
-def test_default_workers_are_twice_the_cores_plus_one(tmp_path):
+def test_default_is_one_worker(tmp_path):
     cmd = backend_command(tmp_path)
     assert cmd[:2] == ["gunicorn", "app.main:socket_app"]
     assert cmd[cmd.index("--worker-class") + 1] == "uvicorn.workers.UvicornWorker"
-    assert cmd[cmd.index("--workers") + 1] == str(2 * os.cpu_count() + 1)
+    assert cmd[cmd.index("--workers") + 1] == "1"
 
 
-@pytest.mark.parametrize("workers", [1, 5])
+@pytest.mark.parametrize("workers", [2, 5])
 def test_backend_workers_variable_wins(tmp_path, workers):
     cmd = backend_command(tmp_path, app_backend_workers=workers)
     assert cmd[cmd.index("--workers") + 1] == str(workers)

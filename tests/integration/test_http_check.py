@@ -1,7 +1,20 @@
 # -*- coding: utf-8 -*-
-"""http_check against real servers on 127.0.0.1: HTTPS with a test CA, headers, TLS, redirects, WebSocket, Socket.IO."""
+"""http_check against real servers on 127.0.0.1: HTTPS with a test CA, headers, TLS, redirects, WebSocket, Socket.IO.
 
+The Socket.IO polls and the activities close codes run against two real
+python-socketio servers (each its own process as far as sessions go: no
+shared manager) behind a small ASGI balancer, round robin or sticky by
+cookie as Caddy's lb_policy cookie, with an activities-core stand-in.
+"""
+
+import itertools
 import json
+import os
+import socket
+import threading
+import time
+
+import pytest
 
 from integration_helpers import ADMIN_TOKEN, run_module
 
@@ -229,6 +242,172 @@ def test_socketio_refused_namespace_and_wrong_path(realtime, https_good, pki):
 # ---------------------------------------------------------------- through ansible
 
 
+def _activities():
+    """activities-core's contract: POST creates a session, the stream greets then broadcasts, 1008 when unknown."""
+    sessions = {}
+
+    async def app(scope, receive, send):
+        parts = scope['path'].strip('/').split('/')  # activities, session, <id>[, stream]
+        if scope['type'] == 'http':
+            created = parts[2] not in sessions
+            sessions.setdefault(parts[2], [])
+            await send({'type': 'http.response.start', 'status': 201 if created else 200,
+                        'headers': [(b'content-type', b'application/json')]})
+            await send({'type': 'http.response.body', 'body': json.dumps({'session': parts[2]}).encode()})
+            return
+        await receive()  # websocket.connect
+        await send({'type': 'websocket.accept'})
+        if parts[2] not in sessions:
+            await send({'type': 'websocket.close', 'code': 1008, 'reason': 'session_not_found'})
+            return
+        sessions[parts[2]].append(send)
+        await send({'type': 'websocket.send', 'text': json.dumps({'session': parts[2], 'pid': os.getpid()})})
+        while True:
+            message = await receive()
+            if message['type'] == 'websocket.disconnect':
+                sessions[parts[2]].remove(send)
+                return
+            for peer in list(sessions[parts[2]]):
+                await peer({'type': 'websocket.send', 'text': message.get('text')})
+
+    return app
+
+
+def _balanced_app(sticky):
+    """Two backend 'processes' (python-socketio servers without a shared manager) behind a balancer."""
+    import socketio
+
+    def backend(pid):
+        sio = socketio.AsyncServer(async_mode='asgi', cors_allowed_origins='*')
+
+        @sio.event
+        async def ping(sid, data=None):  # pylint: disable=unused-variable
+            return {'pong': data, 'version': 'test', 'pid': pid}
+
+        return socketio.ASGIApp(sio)
+
+    backends = [backend(101), backend(102)]
+    activities = _activities()
+    turn = itertools.count()
+
+    async def app(scope, receive, send):
+        if scope['path'].startswith('/activities/'):
+            return await activities(scope, receive, send)
+        cookie = dict(scope['headers']).get(b'cookie', b'').decode()
+        pinned = [int(c.split('=', 1)[1]) for c in cookie.split('; ') if c.startswith('lb=')]
+        index = pinned[0] if sticky and pinned else next(turn) % 2
+
+        async def send_with_cookie(message):
+            if message['type'] == 'http.response.start' and sticky and not pinned:
+                message = dict(message, headers=list(message.get('headers', []))
+                               + [(b'set-cookie', b'lb=%d; Path=/; HttpOnly' % index)])
+            await send(message)
+
+        return await backends[index](scope, receive, send_with_cookie)
+
+    return app
+
+
+class _Balanced(object):
+    def __init__(self, sticky):
+        import uvicorn
+
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(('127.0.0.1', 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(_balanced_app(sticky), log_level='warning', lifespan='off', ws='websockets-sansio')
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError('uvicorn did not start')
+            time.sleep(0.02)
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.ws_url = 'ws://127.0.0.1:%d' % self.port
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope='module')
+def sticky():
+    server = _Balanced(sticky=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='module')
+def round_robin():
+    server = _Balanced(sticky=False)
+    yield server
+    server.stop()
+
+
+def test_socketio_polls_pass_with_the_sticky_cookie(sticky):
+    res = socketio_check(sticky.url, polls=20)
+    assert res['failures'] == [], res
+    assert res['polls_ok'] == 20 and len(res['pids']) == 1 and res['pids'][0] in (101, 102)
+    assert res['upgraded'] and res['connected']
+
+
+def test_socketio_polls_fail_on_two_processes_without_sticky_sessions(round_robin):
+    res = socketio_check(round_robin.url, polls=20)
+    assert res['error_kind'] == 'poll' and not res['upgraded']
+    assert res['poll_failures'] == {'400 Invalid session': 20}
+    assert res['failures'][0].startswith('Socket.IO: 20 of 20 polls: 400 Invalid session (')
+    # without polls the upgrade request is the one that lands on the other process (uvicorn answers 403 when the
+    # application refuses a WebSocket)
+    no_polls = socketio_check(round_robin.url, polls=0)
+    assert no_polls['failures'][0].startswith('WebSocket handshake answered HTTP 403 instead of 101')
+
+
+def test_activities_session_created_then_echo_and_unknown_session_closed(sticky):
+    create = probe(url=sticky.url + '/activities/session/verify-int', method='POST', status=[200, 201])
+    assert create['passed'] and create['status'] == 201, create['failures']
+    again = probe(url=sticky.url + '/activities/session/verify-int', method='POST', status=[201])
+    assert again['failures'] == ['HTTP status 200, expected 201']
+    echo = websocket_check(sticky.ws_url + '/activities/session/verify-int/stream', greeting='"verify-int"',
+                           message='verify echo')
+    assert echo['failures'] == [] and echo['greeting_ok'] and echo['echo_ok']
+    unknown = websocket_check(sticky.ws_url + '/activities/session/verify-none/stream', expect_close=1008)
+    assert unknown['failures'] == [] and unknown['close_code'] == 1008
+    assert unknown['close_reason'] == 'session_not_found'
+    known = websocket_check(sticky.ws_url + '/activities/session/verify-int/stream', expect_close=1008, timeout=1)
+    assert known['failures'][0].startswith('WebSocket: no close with code 1008')
+    closed = websocket_check(sticky.ws_url + '/activities/session/verify-none/stream', message='x')
+    assert closed['failures'] == ['server closed the WebSocket (code 1008 session_not_found)']
+
+
+def test_module_polls_activities_and_no_retry_of_failed_polls(sticky, round_robin):
+    args = {'probes': [
+        {'name': 'create', 'url': sticky.url + '/activities/session/verify-mod', 'method': 'POST',
+         'status': [200, 201]},
+        {'name': 'echo', 'url': sticky.ws_url + '/activities/session/verify-mod/stream', 'websocket': True,
+         'ws_greeting': 'verify-mod', 'ws_message': 'verify echo verify-mod'},
+        {'name': 'unknown', 'url': sticky.ws_url + '/activities/session/verify-nope/stream', 'websocket': True,
+         'expect_close': 1008},
+        {'name': 'sio sticky', 'url': sticky.url, 'socketio': True, 'retries': 3},
+        {'name': 'sio round robin', 'url': round_robin.url, 'socketio': True, 'retries': 3, 'delay': 0.1},
+    ]}
+    rc, result, output = run_module('http_check', args)
+    assert rc == 2, output
+    assert [p['name'] for p in result['probes'] if not p['passed']] == ['sio round robin']
+    rr = result['probes'][4]
+    assert rr['attempts'] == 1 and rr['socketio']['polls'] == 20 and rr['socketio']['polls_ok'] == 0
+    assert result['msg'].startswith('1 of 5 probe(s) failed: sio round robin: Socket.IO: 20 of 20 polls: '
+                                    '400 Invalid session')
+    assert result['probes'][3]['socketio']['polls_ok'] == 20
+    assert result['probes'][2]['websocket']['close_code'] == 1008
+    # check mode sends no POST: the create probe is skipped, the others run
+    rc, result, output = run_module('http_check', {'probes': args['probes'][:1] + args['probes'][2:4]}, check=True)
+    assert rc == 0, output
+    assert [bool(p.get('skipped')) for p in result['probes']] == [True, False, False]
+
+
 def test_module_all_probes_pass(https_good, http_redirect, realtime, realtime_tls, pki):
     args = {'probes': [
         {'name': 'ready', 'url': https_good.url + '/health/ready', 'ca_path': pki['ca'],
@@ -240,7 +419,7 @@ def test_module_all_probes_pass(https_good, http_redirect, realtime, realtime_tl
         {'name': 'redirect', 'url': http_redirect + '/x', 'redirect_https': True, 'request': False},
         {'name': 'ws', 'url': realtime_tls.ws_url + '/ws/echo', 'ca_path': pki['ca'], 'websocket': True,
          'ws_message': 'hello'},
-        {'name': 'sio', 'url': realtime.url, 'socketio': True},
+        {'name': 'sio', 'url': realtime.url, 'socketio': True, 'socketio_polls': 0},
     ]}
     rc, result, output = run_module('http_check', args, verbosity=3)
     assert rc == 0, output

@@ -138,8 +138,10 @@ def test_backup_uploads_the_dump_and_the_uploads_bucket(host):
     newest = local_dumps(host)[-1]
     dumps = objects(host, BUCKET, "%s/postgresql/%s/" % (PREFIX, DB))
     assert newest in dumps
-    source = objects(host, "divan-uploads")
+    source = objects(host, "divan-uploads", "uploads/")
     copied = objects(host, BUCKET, "%s/uploads/" % PREFIX)
+    # Only the uploads prefix of the bucket is copied.
+    assert "elsewhere/not-an-upload.txt" in objects(host, "divan-uploads")
     assert set(source) == UPLOADS
     assert set(copied) == UPLOADS
     for key in UPLOADS:
@@ -148,6 +150,7 @@ def test_backup_uploads_the_dump_and_the_uploads_bucket(host):
     assert st["result"] == "ok"
     assert st["postgresql"][DB]["newest"] == newest and st["postgresql"][DB]["uploaded"] >= 1
     assert st["uploads"]["source"]["count"] == 3 and st["uploads"]["backup"]["count"] == 3
+    assert st["uploads"]["from"] == "bucket"
     assert host.file(STATUS).mode == 0o600
 
 
@@ -266,3 +269,57 @@ def test_restore_playbook_uses_the_shared_restore_tasks(host):
                       "WHERE datname = '%s'" % DB, db="postgres")
     finally:
         sql(host, "DROP DATABASE IF EXISTS %s_restore" % DB, db="postgres")
+
+
+# ---- local uploads (app_uploads_storage local: a folder, not a bucket) -------------------
+# Runs last: it reconverges the host with the uploads in a folder, as
+# divan.platform.app publishes them with local storage (app_uploads).
+
+FOLDER = "/srv/divan/uploads"
+FOLDER_FILES = {"avatars/carol.png": "carol " * 300, "notes/readme.txt": "Divan local upload\n"}
+LOCAL_APP = json.dumps({"backup_uploads_app": {"storage": "local", "dir": FOLDER, "container_dir": "/app/app/uploads"}})
+
+
+def converge(*extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1")
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "converge.yml")] + list(extra)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    return proc.returncode, proc.stdout
+
+
+def test_local_uploads_folder_is_backed_up_and_drilled(host):
+    for name, content in FOLDER_FILES.items():
+        path = FOLDER + "/" + name
+        host.run_test("mkdir -p %s && printf '%%s' %s > %s" % (_q(os.path.dirname(path)), _q(content), _q(path)))
+    rc, out = converge("-e", LOCAL_APP)
+    assert rc == 0, out[-4000:]
+    assert_no_secret(out)
+    conf = host.file("/etc/divan-backup/rclone.conf").content_string
+    assert "[backup]" in conf and "[uploads]" not in conf
+    script = host.file("/usr/local/sbin/divan-backup").content_string
+    assert "source_bucket=%s" % FOLDER in script
+    run = start(host, "divan-backup.service")
+    assert run.rc == 0, host.run("journalctl -u divan-backup.service -n 30 --no-pager").stdout
+    st = status(host)
+    assert st["uploads"]["from"] == "folder" and st["uploads"]["source"]["count"] == len(FOLDER_FILES)
+    copied = objects(host, BUCKET, "%s/uploads/" % PREFIX)
+    md5 = {name: host.check_output("md5sum %s | cut -d' ' -f1" % _q(FOLDER + "/" + name)) for name in FOLDER_FILES}
+    for name in FOLDER_FILES:
+        assert copied.get(name, "").strip('"') == md5[name], (name, copied)
+    rc, out = drill("-e", LOCAL_APP)
+    assert rc == 0, out[-4000:]
+    report = json.loads(host.file(REPORT).content_string)
+    assert report["result"] == "ok"
+    assert report["uploads_source_objects"] == len(FOLDER_FILES)
+    assert report["uploads_sample"] in FOLDER_FILES
+
+
+def test_restore_drill_fails_when_the_folder_copy_differs(host):
+    """A sampled file whose backup differs from the folder fails the drill at the hash step."""
+    for name in FOLDER_FILES:
+        s3(host, "s3.put_object(Bucket=%r, Key=%r, Body=b'tampered')\nprint('{}')" % (BUCKET, "%s/uploads/%s" % (PREFIX, name)))
+    rc, out = drill("-e", LOCAL_APP)
+    assert rc != 0
+    assert 'Restore drill FAILED at step "Check that the sampled object' in flat(out)
+    assert json.loads(host.file(REPORT).content_string)["result"] == "failed"

@@ -2,16 +2,21 @@
 
     divan-standin.py NAME PORT
 
-Every GET answers 200 with JSON {"upstream": NAME, "path": <path as received>,
-"headers": {...}}, except paths containing "not-found" (404). A request that
-asks for a WebSocket upgrade gets an RFC 6455 echo session: each text message
-comes back as "NAME: <message>". The response carries "Server: standin" so
-the tests can see that the proxy strips it.
+Every GET answers 200 with JSON {"upstream": NAME, "port": PORT, "path":
+<path as received>, "headers": {...}}, except paths containing "not-found"
+(404). Under /uploads/ the Content-Type is guessed from the name, as the
+backend does (an .html upload is served as text/html). A PUT reads the body
+(Content-Length or chunked) and answers 201 with JSON {"upstream", "port",
+"path", "received": <bytes read>}. A request that asks for a WebSocket
+upgrade gets an RFC 6455 echo session: each text message comes back as
+"NAME: <message>", except "whoami", answered "NAME PORT". The response
+carries "Server: standin" so the tests can see that the proxy strips it.
 """
 
 import base64
 import hashlib
 import json
+import mimetypes
 import socket
 import struct
 import sys
@@ -76,13 +81,49 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "headers": dict(self.headers.items()),
         }).encode()
+        content_type = "application/json"
+        if self.path.startswith("/uploads/"):
+            content_type = mimetypes.guess_type(self.path.split("?")[0])[0] or "application/octet-stream"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
     do_HEAD = do_GET
+
+    def read_body(self):
+        """The request body's length in bytes, read to the end."""
+        received = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return received
+                received += len(self.rfile.read(size))
+                self.rfile.readline()
+        remaining = int(self.headers.get("Content-Length") or 0)
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 65536))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            received += len(chunk)
+        return received
+
+    def do_PUT(self):
+        try:
+            received = self.read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            return
+        body = json.dumps({"upstream": NAME, "port": PORT, "path": self.path, "received": received}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def websocket(self):
         key = self.headers["Sec-WebSocket-Key"]
@@ -103,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 if opcode == 0x9:  # ping
                     send_frame(sock, 0xA, data)
+                elif opcode == 0x1 and data == b"whoami":
+                    send_frame(sock, 0x1, ("%s %d" % (NAME, PORT)).encode())
                 elif opcode == 0x1:
                     send_frame(sock, 0x1, ("%s: " % NAME).encode() + data)
         except (ConnectionError, OSError):

@@ -1,11 +1,15 @@
 """A WebSocket client (stdlib only) for the Caddy scenario.
 
     divan-ws-probe.py URL CA_FILE TRIGGER_FILE
+    divan-ws-probe.py URL CA_FILE --whoami [COOKIE]
 
 Opens a WebSocket through the proxy (TLS verified against CA_FILE), sends
 "before" and reads the echo, writes "open" to stdout, then waits until
 TRIGGER_FILE exists (at most 120 s), sends "after" on the same connection
 and prints the echo. Each line is flushed so the test can follow it.
+With --whoami it sends "whoami" instead, prints "echo <answer>" (the
+stand-in's name and port) and exits; COOKIE is sent as the Cookie header of
+the upgrade request.
 """
 
 import base64
@@ -56,7 +60,7 @@ def recv_text(sock):
     return data.decode()
 
 
-def main(url, ca_file, trigger):
+def main(url, ca_file, trigger, cookie=""):
     parts = urlsplit(url)
     ctx = ssl.create_default_context(cafile=ca_file)
     ctx.set_alpn_protocols(["http/1.1"])
@@ -65,8 +69,9 @@ def main(url, ca_file, trigger):
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
         "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ) % (parts.path or "/", parts.hostname, key)
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+    ) % ((parts.path or "/") + ("?" + parts.query if parts.query else ""), parts.hostname, key,
+         "Cookie: %s\r\n" % cookie if cookie else "")
     sock.sendall(request.encode())
     head = b""
     while b"\r\n\r\n" not in head:
@@ -75,6 +80,10 @@ def main(url, ca_file, trigger):
     if " 101 " not in status + " ":
         say("handshake failed: %s" % status)
         return 1
+    if trigger == "--whoami":
+        send_text(sock, "whoami")
+        say("echo %s" % recv_text(sock))
+        return 0
     send_text(sock, "before")
     say("echo %s" % recv_text(sock))
     say("open")
@@ -95,4 +104,4 @@ def main(url, ca_file, trigger):
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:5]))

@@ -20,7 +20,12 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "strict-origin-when-cross-origin",
+    # the app asks for the browser's location: allowed for the site itself
+    "permissions-policy": "camera=(), microphone=(), geolocation=(self), payment=(), usb=()",
 }
+SITE_CSP_START = "default-src 'self'"
+USER_CONTENT_CSP = ("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; "
+                    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
 def install_fetched_root(host):
@@ -42,7 +47,8 @@ class Response:
 
 
 def request(host, url, *curl_args, ca=CA_IN_TARGET):
-    """One request with curl in the target; no redirects followed."""
+    """One request with curl in the target; no redirects followed (HTTP/2, so
+    no interim 100 Continue heads)."""
     cmd = "curl -sS -i --max-time 30 --cacert %s %s %s" % (
         ca, " ".join(curl_args), shlex.quote(url))
     out = host.run(cmd)
@@ -56,13 +62,27 @@ def request(host, url, *curl_args, ca=CA_IN_TARGET):
     return Response(int(lines[0].split()[1]), headers, body)
 
 
-def assert_security_headers(resp):
+def assert_security_headers(resp, csp=None):
+    """The headers every response carries; csp: the exact policy expected
+    (default: the site's, a Next.js policy)."""
     for name, value in SECURITY_HEADERS.items():
         assert resp.headers.get(name) == [value], (name, resp)
-    csp = resp.headers.get("content-security-policy", [""])[0]
-    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, resp
-    assert resp.headers.get("permissions-policy", [""])[0].startswith("camera=()"), resp
+    policies = resp.headers.get("content-security-policy", [])
+    assert len(policies) == 1, resp  # one policy, never the site's and another
+    if csp is None:
+        assert policies[0].startswith(SITE_CSP_START) and "frame-ancestors 'none'" in policies[0], resp
+    else:
+        assert policies[0] == csp, resp
     assert "server" not in resp.headers, resp
+
+
+def ws_whoami(host, path, cookie=""):
+    """One WebSocket through Caddy: the (name, port) of the stand-in that answered."""
+    out = host.run("/usr/bin/python3 /usr/local/bin/divan-ws-probe.py %s %s --whoami %s"
+                   % (shlex.quote("wss://" + DOMAIN + path), CA_IN_TARGET, shlex.quote(cookie)))
+    assert out.rc == 0 and out.stdout.startswith("echo "), (path, out.stdout, out.stderr)
+    name, port = out.stdout.split()[1:3]
+    return name, int(port)
 
 
 class WebSocketSession:

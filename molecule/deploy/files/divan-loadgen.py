@@ -36,7 +36,10 @@ p.add_argument("--stop-file", default="/tmp/divan-loadgen.stop")
 p.add_argument("--ready-file", default="/tmp/divan-loadgen.ready")
 p.add_argument("--max-seconds", type=float, default=600)
 p.add_argument("--ws", type=int, default=0, help="WebSocket sessions to keep open")
-p.add_argument("--ws-path", default="/activities/session/loadgen")
+# An activities-core session stream: the session is created first (POST to
+# the path without /stream), as the application does; an unknown one is
+# closed with 1008.
+p.add_argument("--ws-path", default="/activities/session/loadgen/stream")
 p.add_argument("--ws-interval", type=float, default=0.5)
 args = p.parse_args()
 paths = args.path or ["/"]
@@ -118,7 +121,22 @@ def worker(jobs):
 
 # --- WebSocket (RFC 6455, text frames, client side) ---------------------------------
 
+def ws_create_session():
+    """POST the session the stream belongs to (201 created, 200 known)."""
+    sock = ctx.wrap_socket(socket.create_connection((args.connect, args.port), timeout=10), server_hostname=args.host)
+    try:
+        sock.sendall(("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                      % (args.ws_path.rsplit("/stream", 1)[0], args.host)).encode())
+        status = sock.recv(64).split(b" ", 2)[1]
+    finally:
+        sock.close()
+    if status not in (b"200", b"201"):
+        raise ConnectionError("session create: %s" % status.decode(errors="replace"))
+
+
 def ws_open():
+    if args.ws_path.endswith("/stream"):
+        ws_create_session()
     sock = socket.create_connection((args.connect, args.port), timeout=10)
     sock = ctx.wrap_socket(sock, server_hostname=args.host)
     key = base64.b64encode(os.urandom(16)).decode()

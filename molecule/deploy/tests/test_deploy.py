@@ -280,12 +280,19 @@ def test_failed_deploy_is_recorded_and_releases_the_lock(host, rolled_back):
 
 def test_fewer_replicas_removes_the_extra_containers_last(host, rolled_back):
     # The last step of the rolling update removes the containers of services
-    # no longer in the compose file; the first replicas are left running.
+    # no longer in the compose file; the first replicas are left running,
+    # except the backend's: with one replica left, its share of the
+    # database's connection budget grows (POSTGRES_MAX_POOL_SIZE 42 -> 50).
     firsts = {n: i for n, i in container_ids(host).items() if "-2-" not in n}
     try:
         rc, out = playbook("deploy.yml", {"app_version": "1.0.0", "app_replicas": 1})
         assert rc == 0, out[-3000:]
-        assert container_ids(host) == firsts
+        after = container_ids(host)
+        assert set(after) == set(firsts), after
+        for name in firsts:
+            assert (after[name] == firsts[name]) == (name != "divan-backend-1"), name
+        env = json.loads(host.check_output("docker inspect -f '{{json .Config.Env}}' divan-backend-1"))
+        assert "POSTGRES_MAX_POOL_SIZE=50" in env, env
         assert "backend-2" not in host.file(ROOT + "/compose.yaml").content_string
     finally:
         rc, out = playbook("deploy.yml", {"app_version": "1.0.0"})

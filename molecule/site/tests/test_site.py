@@ -2,16 +2,25 @@
 
 The tests run in file order: first the platform that converge deployed
 (release 1.0.0 pulled from the test registry, every route through Caddy),
-then an inventory with a placeholder secret (stopped before the host is
-touched), a redeploy of 1.1.0, then two releases whose migration fails
-(backend:broken-migration, delivered as a docker-save archive), which must
-stop before any container is replaced.
+then an inventory with a placeholder secret and one over the database's
+connection budget (both stopped before the host is touched), a redeploy of
+1.1.0 (an upload and a note kept, only the new migration applied, the seed
+rows not duplicated), then releases whose migrations fail or are missing,
+with the collection's runner and with the platform's own script (exit 0 and
+"Error in"), which must stop before any container is replaced, then the
+image with gunicorn, and images built on the host.
+
+The stand-in images reproduce the real backend's flaws
+(tests/fixtures/images/README.md): no gunicorn, /health/ready needs
+schema_migrations, the platform's script re-runs every file, seeds
+duplicate, uploads on local disk.
 """
 
 import json
 import re
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -90,10 +99,17 @@ def test_every_service_runs_and_is_healthy(host):
         assert state == "running healthy", (service, state)
 
 
+SEEDS = {"activity_categories": "6", "site_settings": "1"}
+MIGRATIONS_1_0_0 = ["001_extensions", "002_schema", "003_indexes", "020_seed_activity_categories",
+                    "021_seed_site_settings"]
+
+
 def test_backend_ready_through_loopback(host):
+    # Redis PING, SELECT 1 and schema_migrations >= HEALTH_MIN_MIGRATION.
     code, body = get(host, "/health/ready")
     assert code == "200", body
-    assert json.loads(body)["database"] == "ok"
+    ready = json.loads(body)
+    assert ready["status"] == "ok" and ready["migration"] == MIGRATIONS_1_0_0[-1], ready
 
 
 def test_first_release_serves_1_0_0_from_the_registry(host):
@@ -121,15 +137,15 @@ def test_frontend_and_activities_core_answer(host):
 
 
 def test_websockets_and_socket_io_answer(host):
+    assert host.run("curl -sf -X POST --max-time 5 http://127.0.0.1:3001/activities/session/t1").rc == 0
     ws = host.run(
         "curl -si --max-time 2 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'"
-        " -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' http://127.0.0.1:3001/activities/session/t1"
+        " -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' http://127.0.0.1:3001/activities/session/t1/stream"
         # the frame header bytes are binary: keep the printable text only
         " | LC_ALL=C tr -c '[:print:]\\n' '.'").stdout
-    assert ws.startswith("HTTP/1.1 101") and '"hello":"/activities/session/t1"' in ws, ws
-    for port in (3001, 8000):
-        code, body = get(host, "/socket.io/?EIO=4&transport=polling", port=port)
-        assert code == "200" and '"sid"' in body, (port, body)
+    assert ws.startswith("HTTP/1.1 101") and '"session":"t1"' in ws.replace(" ", ""), ws
+    code, body = get(host, "/socket.io/?EIO=4&transport=polling", port=8000)
+    assert code == "200" and '"sid"' in body, body
 
 
 def test_metrics_need_the_admin_token(host):
@@ -139,13 +155,28 @@ def test_metrics_need_the_admin_token(host):
     assert code == "200" and "divan_build_info" in body
 
 
-def test_backend_runs_gunicorn_with_the_inventory_worker_count(host):
-    # inventories/local sets app_backend_workers: 1 (Socket.IO polling).
+def test_backend_runs_uvicorn_with_one_worker_in_an_image_without_gunicorn(host):
+    # The image has no gunicorn and its /bin/sh is dash (command -v exits 127):
+    # the probe still tells, and one worker keeps a Socket.IO session in one process.
+    assert host.run("docker run --rm --entrypoint /bin/sh divan-test/backend:1.0.0 -c 'command -v gunicorn'").rc == 127
     cmd = json.loads(host.check_output("docker inspect -f '{{json .Config.Cmd}}' divan-backend-1"))
-    assert cmd[0] == "gunicorn" and "uvicorn.workers.UvicornWorker" in cmd
-    assert cmd[cmd.index("--workers") + 1] == "1"
-    workers = host.check_output("docker top divan-backend-1 -o pid,args | grep -c 'python3 .*bin/[g]unicorn'")
-    assert int(workers) == 2  # arbiter + one worker (docker-init aside)
+    assert cmd[0] == "uvicorn" and cmd[cmd.index("--workers") + 1] == "1", cmd
+    code, body = get(host, "/version")
+    assert json.loads(body)["server"] == "uvicorn", body
+
+
+def test_pools_sized_to_the_connection_budget(host):
+    # One host x 1 replica x 1 worker; max_connections 100 - 15 reserved = 85:
+    # the maximum is the backend's own cap, 50.
+    env = host.file(ROOT + "/.env").content_string
+    for line in ("UPLOAD_DIR='/app/app/uploads'", "POSTGRES_SSL='false'", "COMMUNITIES_WORKERS_ENABLED='false'"):
+        assert line in env, line
+    backend_env = json.loads(host.check_output("docker inspect -f '{{json .Config.Env}}' divan-backend-1"))
+    for line in ("POSTGRES_MIN_POOL_SIZE=2", "POSTGRES_MAX_POOL_SIZE=50", "COMMUNITIES_WORKERS_ENABLED=true"):
+        assert line in backend_env, line
+    code, body = get(host, "/version")
+    info = json.loads(body)
+    assert info["pool"] == {"min": 2, "max": 50} and info["communities_workers"] is True, info
 
 
 def test_containers_restart_always_with_limits(host):
@@ -153,6 +184,28 @@ def test_containers_restart_always_with_limits(host):
         cfg = json.loads(host.check_output("docker inspect -f '{{json .HostConfig}}' divan-%s-1" % service))
         assert cfg["RestartPolicy"]["Name"] == "always"
         assert cfg["Memory"] > 0 and cfg["NanoCpus"] > 0, service
+
+
+def test_a_backend_that_answers_nothing_is_replaced(host):
+    # Like a backend whose workers all died (TooManyConnectionsError): the
+    # process is there, nothing answers. Docker's restart policy alone never
+    # fires; the health check stops the container after 3 silent checks.
+    def state():
+        return json.loads(host.check_output("docker inspect -f '{{json .State}}' divan-backend-1"))
+    restarts = int(host.check_output("docker inspect -f '{{.RestartCount}}' divan-backend-1"))
+    pid = state()["Pid"]
+    children = host.check_output("ps -o pid= --ppid %d" % pid).split()
+    assert children, "no backend process under docker-init"
+    host.run_expect([0], "kill -STOP %s" % " ".join(children))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        now = int(host.check_output("docker inspect -f '{{.RestartCount}}' divan-backend-1"))
+        if now > restarts and state().get("Health", {}).get("Status") == "healthy":
+            break
+        time.sleep(3)
+    assert now > restarts, state()
+    assert state()["Health"]["Status"] == "healthy", state()
+    assert get(host, "/health/ready")[0] == "200"
 
 
 def test_env_file_is_private_and_secrets_stay_out_of_compose(host):
@@ -163,9 +216,13 @@ def test_env_file_is_private_and_secrets_stay_out_of_compose(host):
 
 
 def test_migrations_ran_exactly_once(host):
-    assert sql(host, "SELECT string_agg(filename, ',' ORDER BY filename) FROM schema_migrations") == \
-        "0001_init.sql,0002_notes.sql,0002_users.sql"
-    assert host.run("docker ps -a --format '{{.Names}}' | grep -x divan-migrate").rc == 1
+    # converge, idempotence and --check ran: the seeds were inserted once.
+    assert sql(host, "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations") == \
+        ",".join(MIGRATIONS_1_0_0)
+    assert sql(host, "SELECT count(*) FROM schema_migrations WHERE checksum ~ '^[0-9a-f]{64}$'") == "5"
+    for table, rows in SEEDS.items():
+        assert sql(host, "SELECT count(*) FROM %s" % table) == rows, table
+    assert host.run("docker ps -a --format '{{.Names}}' | grep divan-migrate").rc == 1
 
 
 def test_one_release_recorded_for_three_runs(host):
@@ -176,6 +233,8 @@ def test_one_release_recorded_for_three_runs(host):
     assert recs[0]["identity"]["image_ids"]["backend"].startswith("sha256:")
     current = json.loads(host.file(ROOT + "/current-release.json").content_string)
     assert current["identity"] == recs[0]["identity"]
+    assert current["migrations_applied"] == [m + ".sql" for m in MIGRATIONS_1_0_0]
+    assert current["migrations"]["identity"]["image_id"] == current["identity"]["image_ids"]["backend"]
 
 
 # --- through Caddy, as a browser meets it ---------------------------------------
@@ -184,7 +243,7 @@ def test_one_release_recorded_for_three_runs(host):
 @pytest.mark.parametrize("path,expect", [
     ("/", "https://divan.test/api"),          # frontend, built with the production API URL
     ("/health/live", '"status"'),             # backend
-    ("/health/ready", '"database":"ok"'),     # backend, really queries PostgreSQL
+    ("/health/ready", '"status":"ok"'),       # backend: Redis, PostgreSQL, schema_migrations
     ("/api/version", '"version":"1.0.0"'),    # backend, /api prefix stripped
     ("/socket.io/?EIO=4&transport=polling", '"sid"'),
 ])
@@ -199,9 +258,36 @@ def test_frontend_points_at_production_urls_not_localhost(host):
     assert code == "200" and "localhost" not in body and "127.0.0.1" not in body, body[:500]
 
 
-def test_metrics_are_not_public_through_caddy(host):
-    code, _body = via_caddy(host, "/metrics", headers=["Authorization: Bearer %s" % TOKEN])
-    assert code in ("403", "404"), code
+@pytest.mark.parametrize("path", ["/metrics", "/api/metrics"])
+def test_metrics_are_not_public_through_caddy(host, path):
+    code, _body = via_caddy(host, path, headers=["Authorization: Bearer %s" % TOKEN])
+    assert code in ("403", "404"), (path, code)
+
+
+def caddy_headers(host, path):
+    out = host.check_output(
+        "curl -s -D - -o /dev/null --max-time 10 --cacert %s --resolve divan.test:443:127.0.0.1 "
+        "'https://divan.test%s'" % (CADDY_CA, path))
+    return {k.strip().lower(): v.strip() for k, _sep, v in (line.partition(":") for line in out.splitlines()[1:]) if _sep}
+
+
+def put_upload(host, path, body):
+    return host.check_output(
+        "printf %%s '%s' | curl -s -o /dev/null -w '%%{http_code}' --max-time 10 --cacert %s "
+        "--resolve divan.test:443:127.0.0.1 -X PUT --data-binary @- 'https://divan.test/uploads/%s'"
+        % (body, CADDY_CA, path))
+
+
+def test_an_uploaded_html_file_does_not_run_as_the_site(host):
+    # Anyone may PUT (the application's flaw): the proxy serves it sandboxed.
+    assert put_upload(host, "site-test/page.html", "<script>document.title='owned'</script>") == "201"
+    headers = caddy_headers(host, "/uploads/site-test/page.html")
+    csp = headers.get("content-security-policy", "")
+    assert "sandbox" in csp or headers.get("content-disposition", "").startswith("attachment"), headers
+    # Not the site's policy: no script may run (inline styles do no harm in a sandbox).
+    assert "default-src 'none'" in csp and "script-src" not in csp, headers
+    assert headers.get("x-content-type-options") == "nosniff", headers
+    assert host.file("/srv/divan/uploads/site-test/page.html").exists
 
 
 def test_site_verification_play_passes(host):
@@ -210,8 +296,12 @@ def test_site_verification_play_passes(host):
     # route, TLS, headers, WebSockets through Caddy, the backend, SMTP and S3.
     rc, out = converge(tags="verify")
     assert rc == 0, out[-4000:]
-    assert "all 9 probe(s) passed" in out, out[-4000:]
-    assert "VERIFY SUMMARY https://divan.test: 10 pass, 0 fail, 2 skip" in out, out[-4000:]
+    summary = re.search(r"VERIFY SUMMARY https://divan.test: (\d+) pass, (\d+) fail, (\d+) skip", out)
+    assert summary and int(summary.group(1)) >= 10 and summary.group(2) == "0", out[-4000:]
+    # The Socket.IO polls are counted, not retried; an unknown activities
+    # session is refused with 1008; the application's limits are stated.
+    for needle in ("PASS | websockets: Socket.IO", "1008", "needs an application change"):
+        assert needle in out, (needle, out[-4000:])
 
 
 # --- drift between runs ------------------------------------------------------------
@@ -279,6 +369,18 @@ def test_placeholder_secret_stops_before_the_host_is_touched(host):
     assert version(host) == "1.0.0"
 
 
+def test_pools_over_the_connection_budget_stop_before_the_host_is_touched(host):
+    # 2 replicas x 50 connections > 85: refused in the preflight, with the numbers.
+    before = container_ids(host)
+    env_before = host.file(ROOT + "/.env").content_string
+    rc, out = converge({"app_backend_pool_max_size": 50, "app_replicas": 2}, tags="")
+    assert rc != 0, out[-3000:]
+    assert "2 backend processes" in out and "up to 100" in out and "the budget is 85" in out, out[-3000:]
+    assert "PLAY [Docker Engine" not in out, out[-3000:]
+    assert container_ids(host) == before
+    assert host.file(ROOT + "/.env").content_string == env_before
+
+
 # --- a redeploy with a new release ------------------------------------------------
 
 
@@ -289,6 +391,7 @@ def redeployed(host):
     note = host.check_output(
         "curl -sf -X POST -H 'Content-Type: application/json' -d '{\"body\": \"written by 1.0.0\"}' "
         "http://127.0.0.1:8000/notes")
+    assert put_upload(host, "site-test/kept.txt", "uploaded before the redeploy") == "201"
     rc, out = converge({"app_version": "1.1.0"})
     assert rc == 0, out[-4000:]
     return json.loads(note), out
@@ -299,10 +402,18 @@ def test_redeploy_serves_the_new_release(host, redeployed):
     assert get(host, "/health/ready")[0] == "200"
 
 
-def test_redeploy_ran_only_the_new_migration(host, redeployed):
-    assert sql(host, "SELECT count(*) FROM schema_migrations") == "4"
-    assert sql(host, "SELECT filename FROM schema_migrations ORDER BY applied_at DESC, filename DESC LIMIT 1") == \
-        "0003_notes_author.sql"
+def test_redeploy_ran_only_the_new_migration_and_no_seed_twice(host, redeployed):
+    assert sql(host, "SELECT count(*) FROM schema_migrations") == "6"
+    assert sql(host, "SELECT version FROM schema_migrations ORDER BY version DESC LIMIT 1") == "022_notes_author"
+    for table, rows in SEEDS.items():
+        assert sql(host, "SELECT count(*) FROM %s" % table) == rows, table
+    assert json.loads(host.file(ROOT + "/current-release.json").content_string)["migrations_applied"] == \
+        ["022_notes_author.sql"]
+
+
+def test_an_upload_survives_the_redeploy(host, redeployed):
+    code, body = via_caddy(host, "/uploads/site-test/kept.txt")
+    assert code == "200" and body == "uploaded before the redeploy", (code, body)
 
 
 def test_data_survives_the_redeploy(host, redeployed):
@@ -332,20 +443,32 @@ def test_same_release_again_changes_nothing_and_skips_the_image_probe(host, rede
     assert rc == 0, out[-4000:]
     assert re.search(r"divan-site\s+:.*changed=0 ", out), out[-1500:]
     assert task_result(out, "Look for gunicorn in the backend image") == "skipping:", out[-4000:]
-    assert releases(host)[-1]["identity"]["backend_command"][0] == "gunicorn"
+    # The same image and runner were migrated before: no migrations container.
+    assert task_result(out, "Apply the pending migrations with the collection's runner") == "skipping:", out[-4000:]
+    assert releases(host)[-1]["identity"]["backend_command"][0] == "uvicorn"
 
 
-# --- releases whose migration fails -----------------------------------------------
+# --- releases whose migrations fail or are missing ----------------------------------
 
-BROKEN = {
-    "app_image_source": "archive",
-    "app_image_archives": [str(PROJECT / ".cache/images/divan-standin-broken-migration.tar")],
-    "app_images": {
-        "backend": "divan-test/backend:broken-migration",
-        "frontend": "divan-test/frontend:1.1.0",
-        "activities_core": "divan-test/activities-core:1.1.0",
-    },
-}
+
+def archive_release(tag):
+    return {
+        "app_image_source": "archive",
+        "app_image_archives": [str(PROJECT / (".cache/images/divan-standin-%s.tar" % tag))],
+        "app_images": {
+            "backend": "divan-test/backend:%s" % tag,
+            "frontend": "divan-test/frontend:1.1.0",
+            "activities_core": "divan-test/activities-core:1.1.0",
+        },
+    }
+
+
+BROKEN = archive_release("broken-migration")
+MISSING = archive_release("no-migrations")
+# The platform's own script (tests/fixtures/images/backend/scripts), as the
+# real platform ships it: every file on every run, "Error in" and exit 0.
+PLATFORM = {"app_migrations_runner": "platform",
+            "app_migrations_scripts_src": str(PROJECT / "tests/fixtures/images/backend/scripts")}
 
 
 def _assert_nothing_replaced(host, before_ids, out):
@@ -353,8 +476,9 @@ def _assert_nothing_replaced(host, before_ids, out):
     assert version(host) == "1.1.0"
     assert get(host, "/health/ready")[0] == "200"
     assert len(releases(host)) == 2
-    assert sql(host, "SELECT count(*) FROM schema_migrations") == "4"
-    assert "broken-migration" not in host.file(ROOT + "/compose.yaml").content_string
+    assert sql(host, "SELECT count(*) FROM schema_migrations") == "6"
+    for tag in ("broken-migration", "no-migrations"):
+        assert tag not in host.file(ROOT + "/compose.yaml").content_string
 
 
 def test_failing_migration_stops_the_deploy(host, redeployed):
@@ -362,19 +486,43 @@ def test_failing_migration_stops_the_deploy(host, redeployed):
     rc, out = converge({"app_version": "1.1.0"}, BROKEN)
     assert rc != 0, out[-3000:]
     assert "The migrations with divan-test/backend:broken-migration failed" in out
-    assert "exit status 1" in out and "no_such_type" in out
+    assert "apply: exit status 1" in out and "FAILED 023_broken" in out and "does not exist" in out, out[-3000:]
     # The archive was delivered and loaded, as production without a registry would.
     assert host.file("/opt/divan/images/divan-standin-broken-migration.tar").exists
     _assert_nothing_replaced(host, before, out)
+    for table, rows in SEEDS.items():
+        assert sql(host, "SELECT count(*) FROM %s" % table) == rows, table
 
 
-def test_migration_errors_with_exit_0_still_stop_the_deploy(host, redeployed):
-    # Like the platform's own script: errors printed, exit status 0.
+def test_missing_migrations_folder_stops_the_deploy(host, redeployed):
     before = container_ids(host)
-    rc, out = converge({"app_version": "1.1.0", "app_env_extra": {"MIGRATIONS_EXIT_ZERO_ON_ERROR": "true"}}, BROKEN)
+    rc, out = converge({"app_version": "1.1.0"}, MISSING)
     assert rc != 0, out[-3000:]
-    assert "exit status 0, output matches app_migrations_fail_pattern" in out
+    assert "The migrations with divan-test/backend:no-migrations failed" in out
+    assert "migrations directory not found" in out, out[-3000:]
     _assert_nothing_replaced(host, before, out)
+
+
+def test_missing_migrations_folder_stops_the_platform_script_too(host, redeployed):
+    # The platform's script would print "Migrations directory not found" and exit 0.
+    before = container_ids(host)
+    rc, out = converge({"app_version": "1.1.0"}, MISSING, PLATFORM)
+    assert rc != 0, out[-3000:]
+    assert "migrations directory not found" in out, out[-3000:]
+    _assert_nothing_replaced(host, before, out)
+
+
+def test_platform_script_errors_with_exit_0_still_stop_the_deploy(host, redeployed):
+    # The platform's script prints "Error in 023_broken.sql: ..." and exits 0;
+    # it also re-ran every other file, so its seeds were inserted again
+    # (the real script's flaw, which the collection's runner avoids).
+    before = container_ids(host)
+    rc, out = converge({"app_version": "1.1.0"}, BROKEN, PLATFORM)
+    assert rc != 0, out[-3000:]
+    assert "platform: exit status 0, output matches app_migrations_fail_pattern" in out, out[-3000:]
+    assert "Error in 023_broken.sql" in out, out[-3000:]
+    _assert_nothing_replaced(host, before, out)
+    assert sql(host, "SELECT count(*) FROM activity_categories") == "12"
 
 
 def test_archive_with_an_ids_file_is_not_copied_again(host, redeployed):
@@ -390,16 +538,37 @@ def test_archive_with_an_ids_file_is_not_copied_again(host, redeployed):
     assert "The migrations with divan-test/backend:broken-migration failed" in out
 
 
+# --- the backend image with gunicorn -----------------------------------------------
+
+
+def test_image_with_gunicorn_runs_gunicorn(host, redeployed):
+    rc, out = converge({"app_version": "1.1.0"}, archive_release("gunicorn"),
+                       {"app_images": {"backend": "divan-test/backend:1.0.0-gunicorn",
+                                       "frontend": "divan-test/frontend:1.1.0",
+                                       "activities_core": "divan-test/activities-core:1.1.0"}})
+    assert rc == 0, out[-4000:]
+    cmd = json.loads(host.check_output("docker inspect -f '{{json .Config.Cmd}}' divan-backend-1"))
+    assert cmd[0] == "gunicorn" and "uvicorn.workers.UvicornWorker" in cmd and cmd[cmd.index("--workers") + 1] == "1"
+    code, body = via_caddy(host, "/health/ready")
+    assert code == "200", body
+    assert json.loads(get(host, "/version")[1])["server"] == "gunicorn"
+    # Its older migration set is a subset of what is applied: nothing ran again.
+    for table, rows in (("activity_categories", "12"), ("site_settings", "2")):
+        assert sql(host, "SELECT count(*) FROM %s" % table) == rows, table
+
+
 # --- images built on the host from a source checkout ------------------------------
 
 
-def test_build_on_the_host_bakes_the_inventory_api_url(host, redeployed):
+def test_build_on_the_host_bakes_the_site_urls(host, redeployed):
+    # The frontend's NEXT_PUBLIC_* build arguments come from app_public_url;
+    # app_build_args still wins for the one it names.
     rc, out = converge({
         "app_version": "1.2.0",
         "app_image_source": "build",
         "app_image_repository": "divan-built",
         "app_build_src": str(SCENARIO / "files" / "build-src"),
-        "app_build_args": {"frontend": {"NEXT_PUBLIC_API_URL": "https://divan.test/api/v2"}},
+        "app_build_args": {"frontend": {"NEXT_PUBLIC_API_BASE_URL": "https://divan.test/api/v2"}},
     })
     assert rc == 0, out[-4000:]
     image = host.check_output("docker inspect -f '{{.Config.Image}}' divan-frontend-1")
@@ -408,6 +577,7 @@ def test_build_on_the_host_bakes_the_inventory_api_url(host, redeployed):
     assert json.loads(labels).get("divan.built-on-host") == "true"
     code, body = via_caddy(host, "/")
     assert code == "200"
-    assert 'window.__NEXT_PUBLIC_API_URL__ = "https://divan.test/api/v2"' in body, body[:500]
+    assert '"NEXT_PUBLIC_API_BASE_URL":"https://divan.test/api/v2"' in body.replace(" ", ""), body[:800]
+    assert '"NEXT_PUBLIC_ACTIVITIES_CORE_SOCKET_URL":"wss://divan.test/activities"' in body.replace(" ", ""), body[:800]
     assert "localhost" not in body
     assert releases(host)[-1]["identity"]["version"] == "1.2.0"

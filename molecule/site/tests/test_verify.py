@@ -1,10 +1,13 @@
 """playbooks/verify.yml (divan.platform.verify) against the converged full stack (after test_site.py).
 
-The readiness report must pass every line (auth flow with the verification
-mail read from the test SMTP server's Maildir, uploads to the test S3 server,
-WebSockets and Socket.IO through Caddy, TLS and security headers, the
-frontend, health, metrics, smtp_check, s3_check). With the development bypass on, it must fail
-on the auth-flow line and only there.
+The readiness report must pass every checklist line (auth flow with the
+verification mail read from the test SMTP server's Maildir, anonymous uploads
+through Caddy read back and served sandboxed, then deleted on the app host,
+the activities session stream and the 1008 close of an unknown session,
+Socket.IO with 20 follow-up polls of one session, TLS and security headers,
+the frontend, health, metrics, smtp_check, s3_check) and skip only the two
+application findings. With the development bypass on, it must fail on the
+auth-flow line and only there.
 """
 
 import json
@@ -50,11 +53,24 @@ def verify(tmp_path):
     return rc, out, json.loads(report.read_text())["lines"]
 
 
+FINDINGS = ["real-time: broadcasting across instances (application finding)",
+            "uploads: anonymous writes (application finding)"]
+PROBE_UPLOADS = "find /srv/divan/uploads/verify -type f 2>/dev/null | wc -l"
+
+
 def test_verify_playbook_passes_every_line(host, tmp_path):
     rc, out, lines = verify(tmp_path)
     assert rc == 0, out[-6000:]
-    assert "VERIFY SUMMARY https://divan.test: 12 pass, 0 fail, 0 skip" in out, out[-4000:]
-    assert [line["result"] for line in lines] == ["pass"] * 12, lines
+    assert "VERIFY SUMMARY https://divan.test: 13 pass, 0 fail, 2 skip" in out, out[-4000:]
+    assert [line["item"] for line in lines if line["result"] != "pass"] == FINDINGS, lines
+    assert [line["result"] for line in lines].count("pass") == 13, lines
+    socketio = [line for line in lines if "Socket.IO" in line["item"]][0]
+    assert "20 of 20 polls answered by pid" in socketio["why"], socketio
+    closed = [line for line in lines if "unknown activities session" in line["item"]][0]
+    assert "closed with 1008 session_not_found" in closed["why"], closed
+    uploads = [line for line in lines if line["item"].startswith("uploads: anonymous PUT")][0]
+    assert "read back identical" in uploads["why"] and "deleted from /srv/divan/uploads" in uploads["why"], uploads
+    assert host.check_output(PROBE_UPLOADS) == "0"
     assert TOKEN not in out and SMTP_PASSWORD not in out
     assert host.check_output(USERS) == "0"
 

@@ -218,3 +218,89 @@ def test_split_url_and_host_header():
     assert net.host_header('::1', 80, 'http') == '[::1]'
     with pytest.raises(ValueError):
         net.split_url('https:///nohost')
+
+
+# ---------------------------------------------------------------- uploads: body identity, user content
+
+
+def test_check_body_equals():
+    assert hp.check_body_equals(b'divan verify abc', 'divan verify abc') == []
+    assert hp.check_body_equals(b'anything', None) == []
+    assert hp.check_body_equals(b'divan verify abd', 'divan verify abc') == [
+        'body is not the expected 16 bytes (got 16 bytes, same length)']
+    assert hp.check_body_equals(b'', 'x') == ['body is not the expected 1 bytes (got 0 bytes)']
+
+
+@pytest.mark.parametrize('headers,sandbox,attachment,failures', [
+    ([('Content-Security-Policy', "default-src 'none'; sandbox"), ('X-Content-Type-Options', 'nosniff')],
+     True, False, 0),
+    ([('Content-Security-Policy', 'sandbox allow-downloads'), ('X-Content-Type-Options', 'NoSniff')], True, False, 0),
+    ([('Content-Disposition', 'attachment; filename="x.html"'), ('X-Content-Type-Options', 'nosniff')],
+     False, True, 0),
+    # a directive merely mentioning sandbox is not one
+    ([('Content-Security-Policy', "default-src 'self' https://sandbox.example.org"),
+      ('X-Content-Type-Options', 'nosniff')], False, False, 1),
+    ([('Content-Disposition', 'inline'), ('Content-Security-Policy', "frame-ancestors 'none'")], False, False, 2),
+])
+def test_check_user_content(headers, sandbox, attachment, failures):
+    info, found = hp.check_user_content([('Content-Type', 'text/html')] + headers)
+    assert info['csp_sandbox'] is sandbox and info['attachment'] is attachment
+    assert len(found) == failures
+    if not (sandbox or attachment):
+        assert found[0].startswith('user content: served as text/html inline without Content-Security-Policy: '
+                                   'sandbox or Content-Disposition: attachment')
+
+
+def test_put_probe_sends_method_and_body_then_user_content_is_checked(monkeypatch):
+    seen = []
+
+    def fake(url, method='GET', body=None, **kw):
+        seen.append((method, body))
+        if method == 'PUT':
+            return response(201, [('Content-Type', 'application/json')], b'{"path":"verify/a.html","size":8}')
+        return response(200, [('Content-Type', 'text/html')], b'<script>')
+
+    monkeypatch.setattr(hp, 'http_request', fake)
+    put = hp.run_probe({'url': 'https://example.org/uploads/verify/a.html', 'method': 'PUT', 'body': '<script>',
+                        'status': [201], 'body_contains': ['"size":8']})
+    assert put['passed'], put['failures']
+    get = hp.run_probe({'url': 'https://example.org/uploads/verify/a.html', 'body_equals': '<script>',
+                        'user_content': True})
+    assert seen == [('PUT', '<script>'), ('GET', None)]
+    assert not get['passed'] and get['user_content']['nosniff'] is False
+    assert [f.split(':', maxsplit=1)[0] for f in get['failures']] == ['user content', 'user content']
+
+
+# ---------------------------------------------------------------- Socket.IO: no retrying a failed poll
+
+
+def _sio_result(sid_received, failures):
+    return {'sid_received': sid_received, 'failures': list(failures), 'latency_ms': 3,
+            'error_kind': 'poll' if failures else None}
+
+
+def test_socketio_failed_polls_are_never_retried(monkeypatch):
+    clock = FakeClock()
+    calls = []
+
+    def fake(url, **kw):
+        calls.append(kw['polls'])
+        return _sio_result(True, ['Socket.IO: 10 of 20 polls: 400 Invalid session (...)'])
+
+    monkeypatch.setattr(hp, 'socketio_check', fake)
+    res = hp.run_probe({'url': 'https://example.org', 'socketio': True, 'retries': 5}, sleep=clock.sleep, clock=clock)
+    assert calls == [20] and res['attempts'] == 1 and clock.now == 0  # default 20 polls, one attempt
+    assert res['failures'] == ['Socket.IO: 10 of 20 polls: 400 Invalid session (...)',
+                               'not retried: the Socket.IO session existed (retries cover a failed handshake only)']
+    assert 'retryable' not in res
+
+
+def test_socketio_failed_handshake_is_retried(monkeypatch):
+    clock = FakeClock()
+    results = iter([_sio_result(False, ['Socket.IO: connection refused']),
+                    _sio_result(False, ['Engine.IO polling handshake answered HTTP 502']),
+                    _sio_result(True, [])])
+    monkeypatch.setattr(hp, 'socketio_check', lambda url, **kw: next(results))
+    res = hp.run_probe({'url': 'https://example.org', 'socketio': True, 'retries': 5, 'socketio_polls': 3},
+                       sleep=clock.sleep, clock=clock)
+    assert res['passed'] and res['attempts'] == 3

@@ -1,9 +1,15 @@
 # -*- coding: utf-8 -*-
 """WebSocket framing (RFC 6455 examples) and Engine.IO parsing, over socket pairs."""
 
+import json
 import socket
 import struct
 import threading
+
+try:
+    from urllib.parse import parse_qsl, urlsplit
+except ImportError:  # pragma: no cover
+    from urlparse import parse_qsl, urlsplit  # type: ignore
 
 import pytest
 
@@ -135,8 +141,295 @@ def test_socketio_urls():
 
 
 def test_socketio_handshake_errors_from_stubbed_http():
-    res = ws.socketio_check('https://example.org', http_get=lambda url, headers: (404, [], 'not found'))
+    res = ws.socketio_check('https://example.org', http=lambda method, url, headers, body: (404, [], 'not found'))
     assert res['error_kind'] == 'handshake' and 'answered HTTP 404' in res['failures'][0]
     res = ws.socketio_check('https://example.org',
-                            http_get=lambda url, headers: (200, [], '0{"sid":"x","upgrades":[]}'))
+                            http=lambda method, url, headers, body: (200, [], '0{"sid":"x","upgrades":[]}'))
     assert res['sid_received'] and 'does not offer the websocket upgrade' in res['failures'][0]
+
+
+# ---------------------------------------------------------------- close codes, greeting
+
+
+def _unmask_frames(data):
+    """Text payloads of the masked client frames in ``data`` (what a server reads)."""
+    texts = []
+    while len(data) >= 6:
+        length = data[1] & 0x7F
+        offset = 2
+        if length == 126:
+            length, offset = struct.unpack('!H', data[2:4])[0], 4
+        mask, payload = data[offset:offset + 4], data[offset + 4:offset + 4 + length]
+        if len(payload) < length:
+            break
+        if data[0] & 0x0F == ws.OP_TEXT:
+            texts.append(bytes(c ^ mask[i % 4] for i, c in enumerate(payload)).decode())
+        data = data[offset + 4 + length:]
+    return texts
+
+
+def _ws_server(script):
+    """A WebSocket server for one connection: the handshake, then ``script(conn)``."""
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(1)
+
+    def run():
+        conn, _unused = srv.accept()
+        request = b''
+        while b'\r\n\r\n' not in request:
+            request += conn.recv(4096)
+        key = [l.split(b': ', 1)[1] for l in request.split(b'\r\n') if l.lower().startswith(b'sec-websocket-key')][0]
+        conn.sendall(('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                      'Sec-WebSocket-Accept: %s\r\n\r\n' % ws.accept_key(key.decode())).encode())
+        try:
+            script(conn)
+        finally:
+            conn.close()
+            srv.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return 'ws://127.0.0.1:%d/activities/session/x/stream' % srv.getsockname()[1]
+
+
+def _close(code, reason=''):
+    return lambda conn: conn.sendall(ws.encode_frame(struct.pack('!H', code) + reason.encode(), ws.OP_CLOSE,
+                                                     mask=False))
+
+
+def _read_text(conn):
+    data = b''
+    while not _unmask_frames(data):
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    return _unmask_frames(data)[0]
+
+
+def test_expect_close_passes_on_that_code():
+    res = ws.websocket_check(_ws_server(_close(1008, 'session_not_found')), expect_close=1008, timeout=5)
+    assert res['failures'] == [] and res['handshake']
+    assert res['close_code'] == 1008 and res['close_reason'] == 'session_not_found'
+
+
+def test_expect_close_skips_messages_before_the_close():
+    def script(conn):
+        conn.sendall(ws.encode_frame('{"error":"session_not_found"}', mask=False))
+        _close(1008)(conn)
+
+    res = ws.websocket_check(_ws_server(script), expect_close=1008, timeout=5)
+    assert res['failures'] == [] and res['close_code'] == 1008 and res['close_reason'] == ''
+
+
+def test_expect_close_fails_on_another_code():
+    res = ws.websocket_check(_ws_server(_close(1000, 'bye')), expect_close=1008, timeout=5)
+    assert res['failures'] == ['WebSocket: the server closed with code 1000 bye, expected 1008']
+    assert res['error_kind'] == 'close_code' and res['close_code'] == 1000
+
+
+def test_expect_close_fails_without_a_close_frame():
+    res = ws.websocket_check(_ws_server(lambda conn: None), expect_close=1008, timeout=5)
+    assert res['failures'] == ['WebSocket: the connection ended without a close frame, expected close code 1008']
+
+
+def test_expect_close_fails_when_the_server_keeps_the_session_open():
+    # an unknown session accepted: the server greets and waits, it never closes
+    done = threading.Event()
+
+    def script(conn):
+        conn.sendall(ws.encode_frame('{"session":"x","pid":7}', mask=False))
+        done.wait(10)
+
+    res = ws.websocket_check(_ws_server(script), expect_close=1008, timeout=1)
+    done.set()
+    assert res['failures'] == ['WebSocket: no close with code 1008 (timed out; 1 message(s) received)']
+    assert res['close_code'] is None
+
+
+def test_unexpected_close_names_code_and_reason():
+    res = ws.websocket_check(_ws_server(_close(1008, 'session_not_found')), message='hello', timeout=5)
+    assert res['failures'] == ['server closed the WebSocket (code 1008 session_not_found)']
+    assert res['close_code'] == 1008 and res['echo_ok'] is None
+
+
+def _greet_and_echo(greeting):
+    def script(conn):
+        conn.sendall(ws.encode_frame(greeting, mask=False))
+        text = _read_text(conn)
+        if text is not None:
+            conn.sendall(ws.encode_frame(text, mask=False))
+    return script
+
+
+def test_greeting_then_echo():
+    url = _ws_server(_greet_and_echo('{"session":"verify-abc","pid":42}'))
+    res = ws.websocket_check(url, greeting='verify-abc', message='echo verify-abc', timeout=5)
+    assert res['failures'] == [] and res['greeting_ok'] and res['echo_ok']
+
+
+def test_greeting_mismatch_fails_before_sending():
+    url = _ws_server(_greet_and_echo('{"session":"other","pid":42}'))
+    res = ws.websocket_check(url, greeting='verify-abc', message='echo', timeout=5)
+    assert res['greeting_ok'] is False and res['echo_ok'] is None
+    assert res['failures'] == ["WebSocket: the first message from the server does not contain 'verify-abc' "
+                               "(got 28 characters)"]
+
+
+# ---------------------------------------------------------------- Socket.IO polls (stubbed processes)
+
+
+class EngineProcess(object):
+    """One python-socketio process without a shared manager: sessions live in its memory only."""
+
+    def __init__(self, pid, upgrades=('websocket',)):
+        self.pid = pid
+        self.upgrades = list(upgrades)
+        self.sessions = {}
+        self.requests = 0
+
+    def __call__(self, method, url, headers, body):
+        self.requests += 1
+        query = dict(parse_qsl(urlsplit(url).query))
+        assert query['EIO'] == '4' and query['transport'] == 'polling'
+        if 'sid' not in query:
+            sid = 'sid-%d-%d' % (self.pid, len(self.sessions))
+            self.sessions[sid] = {'queue': [], 'connected': False}
+            return 200, [], '0' + json.dumps({'sid': sid, 'upgrades': self.upgrades, 'pingInterval': 25000})
+        session = self.sessions.get(query['sid'])
+        if session is None:
+            return 400, [('Content-Type', 'text/plain')], json.dumps('Invalid session %s' % query['sid'])
+        if method == 'POST':
+            assert headers['Content-Type'].startswith('text/plain')
+            for packet in body.split('\x1e'):
+                if packet == '40':
+                    session['connected'] = True
+                    session['queue'].append('40{"sid":"nsp-%d"}' % self.pid)
+                elif packet.startswith('42') and session['connected']:
+                    ack_id = int(packet[2:packet.index('[')])
+                    data = json.loads(packet[packet.index('['):])
+                    assert data[0] == 'ping'
+                    session['queue'].append('43%d%s' % (ack_id, json.dumps([{'pong': data[1], 'pid': self.pid}])))
+            return 200, [], 'ok'
+        assert session['queue'], 'a GET with nothing queued would block until the ping interval'
+        packets, session['queue'] = session['queue'], []
+        return 200, [], '\x1e'.join(packets)
+
+
+class RoundRobin(object):
+    """A proxy that sends each request to the next process (no sticky sessions)."""
+
+    def __init__(self, *processes):
+        self.processes = processes
+        self.count = 0
+
+    def __call__(self, method, url, headers, body):
+        process = self.processes[self.count % len(self.processes)]
+        self.count += 1
+        return process(method, url, headers, body)
+
+
+class Sticky(RoundRobin):
+    """Caddy's lb_policy cookie: the first answer sets a cookie naming the process, later requests follow it."""
+
+    def __call__(self, method, url, headers, body):
+        cookies = dict(c.strip().split('=', 1) for c in headers.get('Cookie', '').split(';') if '=' in c)
+        if 'lb' in cookies:
+            return self.processes[int(cookies['lb'])](method, url, headers, body)
+        index = self.count % len(self.processes)
+        self.count += 1
+        status, resp_headers, text = self.processes[index](method, url, headers, body)
+        return status, resp_headers + [('Set-Cookie', 'lb=%d; Path=/; HttpOnly; Secure' % index)], text
+
+
+class EveryOtherPollRefused(object):
+    """Answers 400 "Invalid session" to every other poll (odd POSTs), as a half-sticky pool would."""
+
+    def __init__(self, process):
+        self.process = process
+        self.posts = 0
+
+    def __call__(self, method, url, headers, body):
+        if method == 'POST' and body and '"ping"' in body:
+            self.posts += 1
+            if self.posts % 2:
+                return 400, [], json.dumps('Invalid session %s' % dict(parse_qsl(urlsplit(url).query))['sid'])
+        return self.process(method, url, headers, body)
+
+
+def test_socketio_every_other_poll_refused_fails_with_the_count():
+    process = EngineProcess(7, upgrades=())
+    res = ws.socketio_check('https://divan.test', polls=20, http=EveryOtherPollRefused(process))
+    assert res['sid_received'] and res['polls'] == 20 and res['polls_ok'] == 10
+    assert res['poll_failures'] == {'400 Invalid session': 10}
+    assert res['error_kind'] == 'poll' and len(res['failures']) == 1
+    assert res['failures'][0].startswith('Socket.IO: 10 of 20 polls: 400 Invalid session (')
+    assert res['pids'] == [7] and res['connected'] and not res['upgraded']
+
+
+def test_socketio_two_processes_without_sticky_sessions_fail_every_poll():
+    balancer = RoundRobin(EngineProcess(7), EngineProcess(8))
+    res = ws.socketio_check('https://divan.test', polls=20, http=balancer)
+    assert res['failures'][0].startswith('Socket.IO: 20 of 20 polls: 400 Invalid session')
+    assert res['polls_ok'] == 0 and not res['connected'] and not res['upgraded']
+
+
+def test_socketio_sticky_cookie_keeps_every_poll_on_one_process():
+    a, b = EngineProcess(7, upgrades=()), EngineProcess(8, upgrades=())
+    res = ws.socketio_check('https://divan.test', polls=20, http=Sticky(a, b))
+    assert res['polls_ok'] == 20 and res['poll_failures'] == {} and res['pids'] == [7]
+    assert res['connected'] and b.requests == 0
+    # the polls passed; only the (stubbed away) websocket upgrade is missing
+    assert res['failures'] == ['Engine.IO: the server does not offer the websocket upgrade']
+
+
+def test_socketio_other_refusals_are_counted_by_reason():
+    process = EngineProcess(7, upgrades=())
+    answers = iter([(502, [], 'Bad Gateway'), (400, [], '"Invalid session x"')])
+
+    def flaky(method, url, headers, body):
+        if method == 'POST' and '"ping"' in (body or ''):
+            refused = next(answers, None)
+            if refused:
+                return refused
+        return process(method, url, headers, body)
+
+    res = ws.socketio_check('https://divan.test', polls=5, http=flaky)
+    assert res['poll_failures'] == {'HTTP 502': 1, '400 Invalid session': 1} and res['polls_ok'] == 3
+    assert res['failures'][0].startswith('Socket.IO: 2 of 5 polls: 400 Invalid session (1), HTTP 502 (1) (')
+
+
+def test_socketio_refused_namespace_over_polling():
+    process = EngineProcess(7)
+
+    def refuse(method, url, headers, body):
+        status, resp_headers, text = process(method, url, headers, body)
+        return status, resp_headers, text.replace('40{"sid":"nsp-7"}', '44{"message":"unauthorized"}')
+
+    res = ws.socketio_check('https://divan.test', polls=3, http=refuse)
+    assert res['error_kind'] == 'connect_error' and 'refused the connection' in res['failures'][0]
+
+
+def test_poll_failure_reasons():
+    assert ws.poll_failure(400, '"Invalid session AbC123"') == '400 Invalid session'
+    assert ws.poll_failure(502, '<html>bad gateway</html>') == 'HTTP 502'
+    assert ws._parse_ack('431[{"pong":1,"pid":9}]', '/') == (1, [{'pong': 1, 'pid': 9}])
+    assert ws._parse_ack('43/chat,12[]', '/chat') == (12, [])
+    assert ws._parse_ack('42["x"]', '/') is None
+
+
+def test_socketio_poll_without_an_ack_ends_the_check():
+    class NoPingHandler(EngineProcess):
+        """No handler for the event: no ack; an idle long poll answers a noop."""
+
+        def __call__(self, method, url, headers, body):
+            if method == 'POST':
+                body = '\x1e'.join(p for p in body.split('\x1e') if not p.startswith('42'))
+            sid = dict(parse_qsl(urlsplit(url).query)).get('sid')
+            if method == 'GET' and sid in self.sessions and not self.sessions[sid]['queue']:
+                return 200, [], '6'
+            return EngineProcess.__call__(self, method, url, headers, body)
+
+    res = ws.socketio_check('https://divan.test', polls=3, http=NoPingHandler(7, upgrades=()))
+    assert res['failures'] == ["Socket.IO: poll 1 of 3: no ack of event 'ping' in 20 answers"]
+    assert res['polls_ok'] == 0 and res['connected'] and res['error_kind'] == 'protocol'

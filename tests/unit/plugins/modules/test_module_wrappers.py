@@ -71,6 +71,30 @@ def test_http_check_requires_jmespath_for_json(capsys, monkeypatch):
     assert rc == 1 and 'jmespath' in result['msg']
 
 
+def test_http_check_check_mode_sends_no_writing_request(capsys, monkeypatch):
+    from ansible_collections.divan.platform.plugins.module_utils import http_probe
+
+    ran = []
+    monkeypatch.setattr(http_probe, 'run_probe', lambda p: ran.append(p['name']) or {
+        'name': p['name'], 'url': p['url'], 'passed': True, 'failures': [], 'latency_ms': 1})
+    probes = [{'name': 'put', 'url': 'https://example.org/uploads/verify/a.txt', 'method': 'put', 'body': 'x'},
+              {'name': 'create', 'url': 'https://example.org/activities/session/a', 'method': 'POST'},
+              {'name': 'get', 'url': 'https://example.org/uploads/verify/a.txt'},
+              {'name': 'head', 'url': 'https://example.org/', 'method': 'HEAD'},
+              {'name': 'ws', 'url': 'wss://example.org/activities/session/a/stream', 'websocket': True,
+               'expect_close': 1008},
+              {'name': 'sio', 'url': 'https://example.org', 'socketio': True, 'polls': 5}]
+    rc, result, _out = run_main(http_check, {'probes': probes, '_ansible_check_mode': True}, capsys)
+    assert rc == 0 and ran == ['get', 'head', 'ws', 'sio']
+    assert [p['name'] for p in result['probes'] if p.get('skipped')] == ['put', 'create']
+    # the aliases reach the probe under their option names
+    args = result['invocation']['module_args']['probes']
+    assert args[4]['ws_expect_close'] == 1008 and args[5]['socketio_polls'] == 5 and args[2]['socketio_polls'] == 20
+    ran[:] = []
+    rc, result, _out = run_main(http_check, {'probes': probes[:2]}, capsys)
+    assert rc == 0 and ran == ['put', 'create'] and not any(p.get('skipped') for p in result['probes'])
+
+
 def test_smtp_check_failure_shape(capsys, monkeypatch):
     def fake(**kwargs):
         assert kwargs['send'] is False  # check mode: nothing is sent
