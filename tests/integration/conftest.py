@@ -24,7 +24,6 @@ import os
 import socket
 import ssl
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -35,6 +34,7 @@ from integration_helpers import (  # tests/integration/integration_helpers.py
     S3_SECRET_KEY,
     SMTP_PASSWORD,
     SMTP_USER,
+    UvicornServer,
 )
 
 GOOD_CSP = "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'"
@@ -306,45 +306,16 @@ def _asgi_app():
     return socketio.ASGIApp(sio, other_asgi_app=other)
 
 
-class _Uvicorn(object):
-    def __init__(self, tls_cert=None):
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(('127.0.0.1', 0))
-        self.port = sock.getsockname()[1]
-        kwargs = {}
-        if tls_cert:
-            kwargs.update(ssl_certfile=tls_cert['cert'], ssl_keyfile=tls_cert['key'])
-        config = uvicorn.Config(_asgi_app(), log_level='warning', lifespan='off', ws='websockets-sansio', **kwargs)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError('uvicorn did not start')
-            time.sleep(0.02)
-        scheme = 'https' if tls_cert else 'http'
-        self.url = '%s://127.0.0.1:%d' % (scheme, self.port)
-        self.ws_url = '%s://127.0.0.1:%d' % ('wss' if tls_cert else 'ws', self.port)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope='session')
 def realtime():
-    server = _Uvicorn()
+    server = UvicornServer(_asgi_app())
     yield server
     server.stop()
 
 
 @pytest.fixture(scope='session')
 def realtime_tls(pki):
-    server = _Uvicorn(tls_cert=pki['valid'])
+    server = UvicornServer(_asgi_app(), tls_cert=pki['valid'])
     yield server
     server.stop()
 

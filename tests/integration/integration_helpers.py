@@ -3,8 +3,11 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -61,3 +64,33 @@ def run_playbook(args, timeout=120, env=None):
     proc = subprocess.run(cmd, env=ansible_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=timeout, cwd=ROOT, check=False)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+class UvicornServer(object):
+    """An ASGI app served by uvicorn in a thread on a free loopback port (TLS with tls_cert)."""
+
+    def __init__(self, app, tls_cert=None):
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(('127.0.0.1', 0))
+        self.port = sock.getsockname()[1]
+        kwargs = {}
+        if tls_cert:
+            kwargs.update(ssl_certfile=tls_cert['cert'], ssl_keyfile=tls_cert['key'])
+        config = uvicorn.Config(app, log_level='warning', lifespan='off', ws='websockets-sansio', **kwargs)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError('uvicorn did not start')
+            time.sleep(0.02)
+        self.url = '%s://127.0.0.1:%d' % ('https' if tls_cert else 'http', self.port)
+        self.ws_url = '%s://127.0.0.1:%d' % ('wss' if tls_cert else 'ws', self.port)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)

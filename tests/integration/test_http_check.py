@@ -10,13 +10,10 @@ cookie as Caddy's lb_policy cookie, with an activities-core stand-in.
 import itertools
 import json
 import os
-import socket
-import threading
-import time
 
 import pytest
 
-from integration_helpers import ADMIN_TOKEN, run_module
+from integration_helpers import ADMIN_TOKEN, UvicornServer, run_module
 
 from ansible_collections.divan.platform.plugins.module_utils import http_probe
 from ansible_collections.divan.platform.plugins.module_utils.tls_probe import check_tls
@@ -308,41 +305,16 @@ def _balanced_app(sticky):
     return app
 
 
-class _Balanced(object):
-    def __init__(self, sticky):
-        import uvicorn
-
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(('127.0.0.1', 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(_balanced_app(sticky), log_level='warning', lifespan='off', ws='websockets-sansio')
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError('uvicorn did not start')
-            time.sleep(0.02)
-        self.url = 'http://127.0.0.1:%d' % self.port
-        self.ws_url = 'ws://127.0.0.1:%d' % self.port
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope='module')
 def sticky():
-    server = _Balanced(sticky=True)
+    server = UvicornServer(_balanced_app(True))
     yield server
     server.stop()
 
 
 @pytest.fixture(scope='module')
 def round_robin():
-    server = _Balanced(sticky=False)
+    server = UvicornServer(_balanced_app(False))
     yield server
     server.stop()
 
