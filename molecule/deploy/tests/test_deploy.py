@@ -5,13 +5,17 @@ service behind Caddy): playbooks/deploy.yml to 1.1.0 while the load
 generator sends a steady stream of requests through Caddy and a WebSocket
 session stays open on activities-core (whose image does not change), then
 playbooks/rollback.yml under load with the registry stopped, a rollback whose
-images are gone, and a deploy while the lock is held.
+images are gone, and a deploy while the lock is held. Every playbook run
+announces itself to a Slack-compatible webhook: a real HTTP receiver on the
+test machine (deploy_notify_webhook_url), which records what arrives.
 """
 
 import json
 import os
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,6 +34,34 @@ REPLICAS = {"": 0, "-2": 10}  # compose service suffix -> port offset
 LOAD_PATHS = ["/api/version", "/", "/api/health/live"]
 
 
+# The webhook's secret is in its path, as in Slack's incoming webhooks: it
+# must never reach a message or the playbook's output.
+WEBHOOK_SECRET = "T0DIVAN/B0DEPLOY/9f2c41d7e0a5b3c8d6e1f4a2"
+RECEIVED = []
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        RECEIVED.append({"path": self.path, "body": json.loads(body)})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+_SERVER = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+threading.Thread(target=_SERVER.serve_forever, daemon=True).start()
+WEBHOOK_URL = "http://127.0.0.1:%d/services/%s" % (_SERVER.server_address[1], WEBHOOK_SECRET)
+
+
+def events(since=0):
+    return [r["body"]["divan"]["event"] for r in RECEIVED[since:]]
+
+
 def playbook(name, *extra_vars):
     """Run playbooks/<name> (or a collection name: divan.platform.rollback) against the instance
     with the scenario's variables; return (rc, output)."""
@@ -43,7 +75,7 @@ def playbook(name, *extra_vars):
     target = name if name.startswith("divan.platform.") else str(PROJECT / "playbooks" / name)
     cmd = ["ansible-playbook", "-i", INVENTORY, target,
            "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
-           "-e", "deploy_hosts=all"]
+           "-e", "deploy_hosts=all", "-e", "deploy_notify_webhook_url=" + WEBHOOK_URL]
     for ev in extra_vars:
         cmd += ["-e", json.dumps(ev)]
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
@@ -143,6 +175,7 @@ def test_every_route_answers_through_caddy(host):
 
 @pytest.fixture(scope="module")
 def deployed(host):
+    del RECEIVED[:]
     before = container_ids(host)
     # activities-core keeps its image: its WebSocket session must stay open.
     rc, out, load = under_load(
@@ -184,6 +217,20 @@ def test_deploy_replaced_every_replica_of_the_changed_services(host, deployed):
         assert version(host, 8000 + offset) == "1.1.0"
 
 
+def test_deploy_announced_to_the_webhook(deployed):
+    _unused, out, _unused = deployed
+    assert events() == ["start", "success"], RECEIVED
+    start, success = (r["body"] for r in RECEIVED[:2])
+    assert all(r["path"] == "/services/" + WEBHOOK_SECRET for r in RECEIVED[:2])
+    assert start["divan"]["version"] == "1.1.0" and start["divan"]["previous_version"] == "1.0.0", start
+    assert start["divan"]["hosts"] == [INSTANCE] and start["divan"]["site"] == "divan.test", start
+    assert "deploy of 1.1.0 started" in start["text"], start
+    assert success["divan"]["duration_seconds"] > 0 and "succeeded" in success["text"], success
+    bodies = json.dumps([r["body"] for r in RECEIVED])
+    for secret in (WEBHOOK_SECRET.rsplit("/", 1)[-1], "f4d46d50d5ba380deae054bd3ea9d8a2030a0a39944e1ea50ec781ef73b39552"):
+        assert secret not in bodies and secret not in out
+
+
 def test_deploy_recorded_and_lock_released(host, deployed):
     last = releases(host)[-1]
     assert last["action"] == "deploy" and last["identity"]["version"] == "1.1.0", last
@@ -199,11 +246,15 @@ def rolled_back(host, deployed):
     count = len(releases(host))
     # Nothing may be pulled: the registry is down for the rollback.
     host.check_output("systemctl stop docker-registry")
+    sent = len(RECEIVED)
     try:
         rc, out, load = under_load("rollback.yml")
     finally:
         host.check_output("systemctl start docker-registry")
     assert rc == 0, out[-5000:]
+    assert events(sent) == ["rollback"], RECEIVED[sent:]
+    rollback = RECEIVED[sent]["body"]["divan"]
+    assert rollback["version"] == "1.0.0" and rollback["previous_version"] == "1.1.0", rollback
     return count, load
 
 
@@ -264,9 +315,14 @@ def test_deploy_refused_while_the_lock_is_held(host, rolled_back):
 def test_failed_deploy_is_recorded_and_releases_the_lock(host, rolled_back):
     # No such tag in the registry: the pull fails before anything restarts.
     count = len(releases(host))
+    sent = len(RECEIVED)
     rc, out = playbook("divan.platform.deploy", {"app_version": "9.9.9"})
     assert rc != 0
     assert 'The deploy failed at "' in flat(out), out[-3000:]
+    assert events(sent) == ["start", "failure"], RECEIVED[sent:]
+    failure = RECEIVED[sent + 1]["body"]
+    assert failure["divan"]["version"] == "9.9.9" and failure["divan"]["detail"].startswith('at "'), failure
+    assert "9.9.9" in failure["text"] and "failed" in failure["text"], failure
     recs = releases(host)
     assert len(recs) == count + 1
     assert recs[-1]["action"] == "deploy-failed" and recs[-1]["version"] == "9.9.9", recs[-1]
