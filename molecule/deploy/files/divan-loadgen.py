@@ -3,12 +3,18 @@
 Sends GET requests at --rate per second, round-robin over --path, to
 https://--host (connecting to --connect, TLS verified against --ca) until the
 file --stop-file exists (or --max-seconds pass), while --ws sessions stay
-open on --ws-path and echo a message every --ws-interval seconds. A session
-that drops reconnects at once and the time to the next echo is recorded.
+open on --ws-path and echo a message every --ws-interval seconds (the
+other sessions' messages, which activities-core sends to every socket of
+the activities session, are skipped). A session that drops reconnects at
+once and the time to the next echo is recorded.
 Prints one JSON object: requests sent/failed, failures by reason, GETs
 re-sent once on a fresh connection after a kept-alive one was closed
 under them (stale_keepalive_retries), latency percentiles (ms), WebSocket
-drops and reconnect times (ms).
+drops, reconnect times (ms) and failed attempts by reason, and the
+longest gap: the longest time (ms) with no successful response, i.e. the
+largest interval between consecutive successful responses (the start and
+the end of the load count as its edges), over all paths and per path, with
+where it began (seconds after the start of the load).
 Standard library only: runs on the bare Debian target.
 """
 import argparse
@@ -47,6 +53,7 @@ paths = args.path or ["/"]
 ctx = ssl.create_default_context(cafile=args.ca)
 lock = threading.Lock()
 latencies, failures = [], {}
+ok_times = []  # (monotonic time of each successful response, path)
 sent = 0
 stop = threading.Event()
 
@@ -107,8 +114,10 @@ def worker(jobs):
             if resp.status != 200:
                 fail("HTTP %d %s" % (resp.status, path))
             else:
+                done = time.monotonic()
                 with lock:
-                    latencies.append((time.monotonic() - start) * 1000)
+                    latencies.append((done - start) * 1000)
+                    ok_times.append((done, path))
             if resp.getheader("connection", "").lower() == "close":
                 conn.close()
                 conn = None
@@ -187,7 +196,7 @@ def ws_send(sock, text):
     sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
 
 
-ws_stats = {"sessions": args.ws, "drops": 0, "reconnect_ms": [], "opened": 0}
+ws_stats = {"sessions": args.ws, "drops": 0, "reconnect_ms": [], "opened": 0, "drop_reasons": {}}
 
 
 def ws_session(n):
@@ -204,14 +213,24 @@ def ws_session(n):
             counter += 1
             msg = "ping %d %d" % (n, counter)
             ws_send(sock, msg)
-            if ws_recv(sock) != msg:
-                raise ConnectionError("wrong echo")
+            # The sessions share one activities session, whose every message
+            # goes to every socket of it on the process: the other sessions'
+            # pings are skipped, anything else is a wrong echo.
+            while True:
+                reply = ws_recv(sock)
+                if reply == msg:
+                    break
+                if not (reply.startswith("ping ") and not reply.startswith("ping %d " % n)):
+                    raise ConnectionError("wrong echo")
             if dropped_at is not None:
                 with lock:
                     ws_stats["reconnect_ms"].append(round((time.monotonic() - dropped_at) * 1000, 1))
                 dropped_at = None
             stop.wait(args.ws_interval)
-        except Exception:
+        except Exception as exc:
+            reason = "%s: %s" % (type(exc).__name__, str(exc)[:60])
+            with lock:
+                ws_stats["drop_reasons"][reason] = ws_stats["drop_reasons"].get(reason, 0) + 1
             if sock is not None:
                 try:
                     sock.close()
@@ -232,6 +251,14 @@ def pct(values, q):
         return None
     values = sorted(values)
     return round(values[min(len(values) - 1, int(round(q / 100.0 * (len(values) - 1))))], 1)
+
+
+def longest_gap(times, start, end):
+    """(gap ms, its start in s after start): the largest interval between
+    consecutive times, with start and end as the first and last edges."""
+    edges = [start] + sorted(t for t in times if t >= start) + [end]
+    gap, at = max((b - a, a) for a, b in zip(edges, edges[1:]))
+    return round(gap * 1000, 1), round(at - start, 1)
 
 
 def main():
@@ -260,7 +287,8 @@ def main():
         jobs.put(paths[sent % len(paths)])
         sent += 1
         nxt += interval
-    elapsed = time.monotonic() - start
+    end = time.monotonic()
+    elapsed = end - start
     for _unused in range(args.workers):
         jobs.put(None)
     for t in threads[:args.workers]:
@@ -269,6 +297,7 @@ def main():
     for t in threads[args.workers:]:
         t.join(15)
     failed = sum(failures.values())
+    gap_ms, gap_at = longest_gap([t for t, _unused in ok_times], start, end)
     print(json.dumps({
         "requests_sent": sent,
         "requests_failed": failed,
@@ -279,8 +308,13 @@ def main():
         "rate_per_s": round(sent / elapsed, 1) if elapsed else 0,
         "latency_ms": {"p50": pct(latencies, 50), "p99": pct(latencies, 99), "max": pct(latencies, 100),
                        "mean": round(statistics.mean(latencies), 1) if latencies else None},
+        "longest_gap_ms": gap_ms,
+        "longest_gap_start_s": gap_at,
+        "longest_gap_by_path_ms": {x: longest_gap([t for t, q in ok_times if q == x], start, end)[0] for x in paths},
         "websocket": {"sessions": args.ws, "drops": ws_stats["drops"],
-                      "reconnect_ms": ws_stats["reconnect_ms"]},
+                      "reconnect_ms": ws_stats["reconnect_ms"],
+                      # every failed attempt by reason (a drop may take several)
+                      "errors": ws_stats["drop_reasons"]},
     }, sort_keys=True))
 
 

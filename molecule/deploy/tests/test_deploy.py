@@ -12,6 +12,7 @@ test machine (deploy_notify_webhook_url), which records what arrives.
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -286,7 +287,8 @@ def test_rollback_stops_when_the_images_are_gone(host, rolled_back):
     # By its collection name, as from an installed collection.
     rc, out = playbook("divan.platform.rollback")
     assert rc != 0
-    assert "frontend:1.1.0 is no longer on the host" in flat(out), out[-3000:]
+    assert "divan-deploy no longer has the image(s) %s/frontend:1.1.0 of release 1.1.0" % REGISTRY in flat(out), out[-3000:]
+    assert "Nothing was changed" in flat(out)
     assert version(host, 8000) == "1.0.0"
     assert len(releases(host)) == count
     assert not host.file(ROOT + "/deploy.lock").exists
@@ -296,15 +298,16 @@ def test_rollback_stops_when_the_images_are_gone(host, rolled_back):
 
 
 def test_deploy_refused_while_the_lock_is_held(host, rolled_back):
-    host.check_output("mkdir %s/deploy.lock && echo '{\"action\": \"deploy\", \"by\": \"lock-holder-test\", "
-                      "\"controller\": \"ci\", \"since\": \"2026-01-01T00:00:00Z\"}' > %s/deploy.lock/owner.json"
-                      % (ROOT, ROOT))
+    # A live holder on another controller (its process cannot be checked from here).
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    owner = {"action": "deploy", "by": "lock-holder-test", "controller": "ci", "pid": 4242, "since": since,
+             "since_epoch": time.time(), "token": "0" * 32}
+    host.check_output("mkdir %s/deploy.lock && echo '%s' > %s/deploy.lock/owner.json" % (ROOT, json.dumps(owner), ROOT))
     try:
-        start = time.monotonic()
         rc, out = playbook("deploy.yml", {"app_version": "1.1.0", "deploy_lock_timeout": 3, "deploy_lock_poll": 1})
         assert rc != 0
-        assert "is held by a deploy run by lock-holder-test from ci since 2026-01-01T00:00:00Z" in flat(out), out[-3000:]
-        assert "gave up after 3 s (deploy_lock_timeout)" in flat(out)
+        assert "is held by a deploy run by lock-holder-test from ci (process 4242) since %s" % since in flat(out), out[-3000:]
+        assert "gave up after waiting 3 s" in flat(out) and "playbooks/unlock.yml" in flat(out), out[-3000:]
         # the refused run leaves the holder's lock alone and changes nothing
         assert host.file(ROOT + "/deploy.lock/owner.json").exists
         assert version(host, 8000) == "1.0.0"
@@ -354,3 +357,73 @@ def test_fewer_replicas_removes_the_extra_containers_last(host, rolled_back):
         rc, out = playbook("deploy.yml", {"app_version": "1.0.0"})
     assert rc == 0, out[-3000:]
     assert set(container_ids(host)) == {"divan-%s%s-1" % (s, r) for s in SERVICES for r in REPLICAS}
+
+
+# --- an interrupted deploy, a named rollback, image retention --------------------------------------
+
+
+def test_interrupted_deploy_is_followed_by_a_deploy_with_no_manual_step(host, rolled_back):
+    # Ctrl-C in the middle of a deploy: ansible-playbook skips its always:
+    # sections and the lock stays; the next deploy sees the holder's process
+    # gone, releases the lock, and removes what the interrupted run left.
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.Popen(
+        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks/deploy.yml"),
+         "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
+         "-e", "deploy_hosts=all", "-e", json.dumps({"app_version": "1.1.0"})],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _unused in range(600):
+            if host.file(ROOT + "/deploy.lock/owner.json").exists:
+                break
+            time.sleep(0.1)
+        time.sleep(4)  # into the app role: the pull, the migrations or the rolling update
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, out[-3000:]
+    assert host.file(ROOT + "/deploy.lock/owner.json").exists, out[-3000:]
+    holder = json.loads(host.file(ROOT + "/deploy.lock/owner.json").content_string)
+    assert holder["pid"] == proc.pid and holder["playbook"] == "playbooks/deploy.yml", holder
+    rc, out = playbook("deploy.yml", {"app_version": "1.0.0"})
+    assert rc == 0, out[-5000:]
+    assert "released a stale deploy lock held by a deploy run by" in flat(out), out[-5000:]
+    assert "(process %d, gone, playbook playbooks/deploy.yml)" % proc.pid in flat(out), out[-5000:]
+    assert not host.file(ROOT + "/deploy.lock").exists
+    assert host.run("docker ps -a --format '{{.Names}}' | grep divan-migrate").rc == 1
+    for offset in REPLICAS.values():
+        assert version(host, 8000 + offset) == "1.0.0"
+
+
+def test_rollback_to_a_named_release(host, rolled_back):
+    rc, out = playbook("deploy.yml", {"app_version": "1.1.0"})
+    assert rc == 0, out[-3000:]
+    # A release the host never ran: refused before any change.
+    before = container_ids(host)
+    rc, out = playbook("rollback.yml", {"deploy_release": "7.7.7"})
+    assert rc != 0 and "divan-deploy never ran release 7.7.7" in flat(out), out[-3000:]
+    assert container_ids(host) == before and not host.file(ROOT + "/deploy.lock").exists
+    rc, out = playbook("rollback.yml", {"deploy_release": "1.0.0"})
+    assert rc == 0, out[-3000:]
+    for offset in REPLICAS.values():
+        assert version(host, 8000 + offset) == "1.0.0"
+    assert releases(host)[-1]["action"] == "rollback" and releases(host)[-1]["identity"]["version"] == "1.0.0"
+
+
+def test_image_retention_keeps_the_last_releases(host, rolled_back):
+    rc, out = playbook("deploy.yml", {"app_version": "1.1.0", "app_image_retention_keep": 1})
+    assert rc == 0, out[-3000:]
+    images = host.check_output("docker image ls --format '{{.Repository}}:{{.Tag}}'").splitlines()
+    for service in SERVICES:
+        assert "%s/%s:1.1.0" % (REGISTRY, service) in images, images
+        assert "%s/%s:1.0.0" % (REGISTRY, service) not in images, images
+    assert "Image retention: removed" in out, out[-3000:]
+    # 1.0.0 is gone: a rollback to it is refused before any change.
+    rc, out = playbook("rollback.yml")
+    assert rc != 0 and "no longer has the image(s)" in flat(out), out[-3000:]
+    for offset in REPLICAS.values():
+        assert version(host, 8000 + offset) == "1.1.0"

@@ -7,6 +7,7 @@ who may reach PostgreSQL, Redis and the app ports."""
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -386,3 +387,55 @@ def test_rolling_rollback_under_load_fails_no_request(host):
     """playbooks/rollback.yml returns both app hosts to 1.0.0 the same way."""
     _under_load("rollback.yml")
     assert [_app_version(app) for app in APPS] == ["1.0.0", "1.0.0"]
+
+
+# --- one deploy at a time across the fleet, rollback to a named release ----------------
+
+
+def _releases(app):
+    return [json.loads(line) for line in _exec(app, "cat", "/opt/divan/releases.log").splitlines() if line]
+
+
+def test_two_concurrent_deploys_are_serialised_across_the_fleet(host):
+    """Two deploy.yml runs started together: one lock for the inventory, so
+    the second waits until the first has updated both app hosts; each host's
+    drain is undone by the run that made it."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"), ANSIBLE_NOCOLOR="1")
+    counts = {app: len(_releases(app)) for app in APPS}
+    runs = []
+    for version in ("1.1.0", "1.0.0"):
+        cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT / "playbooks" / "deploy.yml"),
+               "-e", json.dumps({"app_version": version})]
+        runs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        time.sleep(1)
+    outs = [run.communicate(timeout=900)[0] for run in runs]
+    for run, out in zip(runs, outs):
+        assert run.returncode == 0, out[-5000:]
+    first, second = (1, 0) if "Waited" in outs[0] else (0, 1)
+    assert re.search(r"Waited \d+ s for the deploy lock", outs[second]), outs[second][-5000:]
+    assert "Waited" not in outs[first]
+    new = {app: _releases(app)[counts[app]:] for app in APPS}
+    _record("concurrent_deploys", {app: [(r["identity"]["version"], r["deployed_at"]) for r in recs]
+                                   for app, recs in new.items()})
+    versions = ("1.1.0", "1.0.0")[first], ("1.1.0", "1.0.0")[second]
+    for app in APPS:
+        assert [r["identity"]["version"] for r in new[app]] == list(versions), new[app]
+    # The second run touched no host before the first had finished both.
+    assert new[APPS[0]][1]["deployed_at"] >= new[APPS[1]][0]["deployed_at"], new
+    assert [_app_version(app) for app in APPS] == [versions[1]] * 2
+    caddyfile = _exec(PROXY, "cat", "/etc/caddy/Caddyfile")
+    assert "# drained" not in caddyfile
+    assert "%s:8000 %s:8000" % (ADDRESS[APPS[0]], ADDRESS[APPS[1]]) in caddyfile
+    _exec(APPS[0], "test", "!", "-e", "/opt/divan/deploy.lock")  # the lock lives on the first app host
+
+
+def test_rollback_to_a_named_release_puts_every_host_on_it(host):
+    current = _app_version(APPS[0])
+    wanted = "1.1.0" if current == "1.0.0" else "1.0.0"
+    rc, out = _playbook("rollback.yml", {"deploy_release": wanted})
+    assert rc == 0, out[-5000:]
+    assert [_app_version(app) for app in APPS] == [wanted, wanted]
+    for app in APPS:
+        record = json.loads(_exec(app, "cat", "/opt/divan/current-release.json"))
+        assert record["action"] == "rollback" and record["identity"]["version"] == wanted, record

@@ -38,8 +38,10 @@ CADDY_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt"
 SERVICES = {"backend": 8000, "frontend": 3000, "activities-core": 3001}
 
 
-def converge(*extra_vars, tags="app"):
-    """Run site.yml (the scenario's converge) again with extra vars; return (rc, output)."""
+def converge(*extra_vars, tags="app", release_change=True):
+    """Run site.yml (the scenario's converge) again with extra vars; return (rc, output).
+    A new release through site.yml needs app_release_change (else the running release is kept):
+    given unless release_change is false."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
@@ -51,7 +53,7 @@ def converge(*extra_vars, tags="app"):
     cmd = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml")]
     if tags:
         cmd += ["--tags", tags]
-    for ev in extra_vars:
+    for ev in list(extra_vars) + ([{"app_release_change": True}] if release_change else []):
         cmd += ["-e", json.dumps(ev)]
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     return proc.returncode, proc.stdout
@@ -80,6 +82,11 @@ def via_caddy(host, path, headers=()):
 
 def sql(host, query):
     return host.check_output(PSQL + "\"%s\"" % query)
+
+
+def flat(text):
+    """Output with YAML line folding undone (messages wrap in the yaml result format)."""
+    return " ".join(text.replace("'", " ").split())
 
 
 def releases(host):
@@ -166,17 +173,21 @@ def test_backend_runs_uvicorn_with_one_worker_in_an_image_without_gunicorn(host)
 
 
 def test_pools_sized_to_the_connection_budget(host):
-    # One host x 1 replica x 1 worker; max_connections 100 - 15 reserved = 85:
-    # the maximum is the backend's own cap, 50.
+    # One host x 2 replicas (the default on a single app host) x 1 worker;
+    # max_connections 100 - 15 reserved = 85: 42 connections per replica.
     env = host.file(ROOT + "/.env").content_string
     for line in ("UPLOAD_DIR='/app/app/uploads'", "POSTGRES_SSL='false'", "COMMUNITIES_WORKERS_ENABLED='false'"):
         assert line in env, line
     backend_env = json.loads(host.check_output("docker inspect -f '{{json .Config.Env}}' divan-backend-1"))
-    for line in ("POSTGRES_MIN_POOL_SIZE=2", "POSTGRES_MAX_POOL_SIZE=50", "COMMUNITIES_WORKERS_ENABLED=true"):
+    for line in ("POSTGRES_MIN_POOL_SIZE=2", "POSTGRES_MAX_POOL_SIZE=42", "COMMUNITIES_WORKERS_ENABLED=true"):
         assert line in backend_env, line
+    # The scheduled jobs run in replica 1 only.
+    second_env = json.loads(host.check_output("docker inspect -f '{{json .Config.Env}}' divan-backend-2-1"))
+    for line in ("POSTGRES_MAX_POOL_SIZE=42", "COMMUNITIES_WORKERS_ENABLED=false"):
+        assert line in second_env, line
     code, body = get(host, "/version")
     info = json.loads(body)
-    assert info["pool"] == {"min": 2, "max": 50} and info["communities_workers"] is True, info
+    assert info["pool"] == {"min": 2, "max": 42} and info["communities_workers"] is True, info
 
 
 def test_containers_restart_always_with_limits(host):
@@ -430,6 +441,17 @@ def test_redeploy_recorded_with_the_previous_release(host, redeployed):
     assert recs[1]["previous"]["backend"].endswith("/backend:1.0.0")
 
 
+def test_site_yml_keeps_the_running_release(host, redeployed):
+    # The inventory still says 1.0.0: site.yml keeps 1.1.0 and says so, and changes nothing.
+    before = container_ids(host)
+    rc, out = converge(release_change=False)
+    assert rc == 0, out[-4000:]
+    assert "runs release 1.1.0; the inventory asks for 1.0.0. site.yml keeps the running release" in flat(out), out[-4000:]
+    assert re.search(r"divan-site\s+:.*changed=0 ", out), out[-1500:]
+    assert version(host) == "1.1.0" and container_ids(host) == before
+    assert len(releases(host)) == 2
+
+
 def task_result(out, task):
     """The first result line after TASK [divan.platform.app : <task>] in a playbook's output."""
     m = re.search(r"TASK \[divan\.platform\.app : %s\][^\n]*\n(\S+)" % re.escape(task), out)
@@ -492,6 +514,32 @@ def test_failing_migration_stops_the_deploy(host, redeployed):
     _assert_nothing_replaced(host, before, out)
     for table, rows in SEEDS.items():
         assert sql(host, "SELECT count(*) FROM %s" % table) == rows, table
+
+
+def test_failing_migration_leaves_a_dump_that_the_printed_command_restores(host, redeployed):
+    # A row written before the failed deploy, the database changed after it,
+    # then the command the failure printed: the database is back at the dump.
+    kept = sql(host, "WITH n AS (INSERT INTO notes (body) VALUES ('before the dump') RETURNING id) SELECT id FROM n")
+    rc, out = converge({"app_version": "1.1.0"}, BROKEN)
+    assert rc != 0, out[-3000:]
+    found = re.search(r"The dump taken before the migrations: (/var/backups/divan-pre-migrate/divan-1[.]1[.]0-\d{8}T\d{6}Z[.]dump) "
+                      r"on divan-site[.] To restore the database to it: ssh divan-site sudo (runuser -u postgres -- pg_restore .*?[.]dump)",
+                      flat(out))
+    assert found, out[-3000:]
+    dump, restore = found.groups()
+    assert restore.endswith(" " + dump) and "--dbname=divan" in restore, restore
+    assert host.file(dump).user == "postgres" and host.file(dump).size > 0
+    sql(host, "DELETE FROM notes WHERE id = %s" % kept)
+    sql(host, "INSERT INTO notes (body) VALUES ('after the dump')")
+    host.run_expect([0], restore)
+    assert sql(host, "SELECT count(*) FROM notes WHERE id = %s AND body = 'before the dump'" % kept) == "1"
+    assert sql(host, "SELECT count(*) FROM notes WHERE body = 'after the dump'") == "0"
+    assert sql(host, "SELECT count(*) FROM schema_migrations") == "6"
+    for _unused in range(20):
+        if get(host, "/health/ready")[0] == "200":
+            break
+        time.sleep(0.5)
+    assert get(host, "/health/ready")[0] == "200"
 
 
 def test_missing_migrations_folder_stops_the_deploy(host, redeployed):
