@@ -26,17 +26,7 @@ from ansible_collections.divan.platform.plugins.module_utils import deploy_lock 
 
 MODULE = 'divan.platform.deploy_lock'
 
-ARGUMENT_SPEC = dict(
-    path=dict(type='path', required=True),
-    state=dict(type='str', default='present', choices=['present', 'absent', 'query']),
-    owner=dict(type='dict', default={}),
-    ttl=dict(type='int', default=dl.DEFAULT_TTL),
-    timeout=dict(type='int', default=dl.DEFAULT_TIMEOUT),
-    poll=dict(type='int', default=dl.DEFAULT_POLL),
-    token=dict(type='str', no_log=False),
-    force=dict(type='bool', default=False),
-    break_token=dict(type='str', no_log=False),
-)
+ARGUMENT_SPEC = dl.ARGUMENT_SPEC
 
 
 def _inventory_hint():

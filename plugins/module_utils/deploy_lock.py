@@ -38,6 +38,20 @@ DEFAULT_TIMEOUT = 600
 DEFAULT_POLL = 5
 UNLOCK_HINT = 'ansible-playbook -i %s playbooks/unlock.yml'
 
+# The options of divan.platform.deploy_lock: the module validates them on
+# the lock host, the action plugin on the controller.
+ARGUMENT_SPEC = dict(
+    path=dict(type='path', required=True),
+    state=dict(type='str', default='present', choices=['present', 'absent', 'query']),
+    owner=dict(type='dict', default={}),
+    ttl=dict(type='int', default=DEFAULT_TTL),
+    timeout=dict(type='int', default=DEFAULT_TIMEOUT),
+    poll=dict(type='int', default=DEFAULT_POLL),
+    token=dict(type='str', no_log=False),
+    force=dict(type='bool', default=False),
+    break_token=dict(type='str', no_log=False),
+)
+
 
 class LockError(Exception):
     """The lock cannot be read or written (permissions, a file where the directory should be)."""

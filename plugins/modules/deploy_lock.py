@@ -220,17 +220,7 @@ from ansible_collections.divan.platform.plugins.module_utils import deploy_lock 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type='path', required=True),
-            state=dict(type='str', default='present', choices=['present', 'absent', 'query']),
-            owner=dict(type='dict', default={}),
-            ttl=dict(type='int', default=dl.DEFAULT_TTL),
-            timeout=dict(type='int', default=dl.DEFAULT_TIMEOUT),
-            poll=dict(type='int', default=dl.DEFAULT_POLL),
-            token=dict(type='str', no_log=False),
-            force=dict(type='bool', default=False),
-            break_token=dict(type='str', no_log=False),
-        ),
+        argument_spec=dl.ARGUMENT_SPEC,
         # the same in check mode: a dry run takes the lock too
         supports_check_mode=True,
     )
