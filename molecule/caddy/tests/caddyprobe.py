@@ -23,6 +23,12 @@ SECURITY_HEADERS = {
     # the app asks for the browser's location: allowed for the site itself
     "permissions-policy": "camera=(), microphone=(), geolocation=(self), payment=(), usb=()",
 }
+# Caddy's admin API (caddy_admin_socket): root and the caddy user only. Caddy
+# 2.6 takes only an empty Host on a socket (2.7 and later also 127.0.0.1).
+ADMIN_SOCKET = "/run/caddy/admin.sock"
+ADMIN_CURL = "curl -fsS --unix-socket %s -H 'Host;'" % ADMIN_SOCKET
+# Caddy's own metrics listener (caddy_server_metrics_address).
+SERVER_METRICS = "127.0.0.1:2020"
 SITE_CSP_START = "default-src 'self'"
 USER_CONTENT_CSP = ("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; "
                     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
@@ -33,6 +39,11 @@ def install_fetched_root(host):
     assert FETCHED_ROOT.is_file(), "the role did not fetch the root CA to %s" % FETCHED_ROOT
     host.ansible("copy", "src=%s dest=%s mode=0644" % (FETCHED_ROOT, CA_IN_TARGET), check=False)
     return CA_IN_TARGET
+
+
+def admin_config(host):
+    """The running Caddy's configuration, read as root from the admin socket."""
+    return host.check_output("%s http://localhost/config/" % ADMIN_CURL)
 
 
 class Response:

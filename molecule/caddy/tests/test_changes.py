@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import testinfra.utils.ansible_runner
 
-from caddyprobe import BASE_URL, WebSocketSession, install_fetched_root, request
+from caddyprobe import BASE_URL, WebSocketSession, admin_config, install_fetched_root, request
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
@@ -49,7 +49,7 @@ def rerun_role(extra_vars=None):
 def caddy_state(host):
     """The running Caddy: its main PID and a digest of its loaded configuration."""
     pid = host.check_output("systemctl show -p MainPID --value caddy")
-    config = host.check_output("curl -fsS http://localhost:2019/config/")
+    config = admin_config(host)
     return pid, hashlib.sha256(config.encode()).hexdigest()
 
 

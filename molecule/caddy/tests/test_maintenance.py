@@ -17,7 +17,7 @@ import testinfra.utils.ansible_runner
 import yaml
 
 from caddyprobe import (
-    BASE_URL, USER_CONTENT_CSP, assert_security_headers, install_fetched_root, request,
+    BASE_URL, USER_CONTENT_CSP, admin_config, assert_security_headers, install_fetched_root, request,
 )
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -70,7 +70,7 @@ def maintenance(inventory, value):
 def caddy_state(host):
     """The running Caddy: its main PID and a digest of its loaded configuration."""
     pid = host.check_output("systemctl show -p MainPID --value caddy")
-    config = host.check_output("curl -fsS http://localhost:2019/config/")
+    config = admin_config(host)
     return pid, hashlib.sha256(config.encode()).hexdigest()
 
 

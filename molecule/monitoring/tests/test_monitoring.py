@@ -29,7 +29,7 @@ EXPECTED_TARGETS = {
     ("redis", "127.0.0.1:9121"),
     ("divan-backend", "127.0.0.1:8000"),
     ("divan-backend", "127.0.0.1:8010"),
-    ("caddy", "localhost:2019"),
+    ("caddy", "127.0.0.1:2020"),
 }
 ALERTS = {"TargetDown", "Backend5xxRate", "DiskAlmostFull", "DiskFillingUp", "PostgresqlDown", "RedisDown"}
 UNITS = ["prometheus", "prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter"]
