@@ -26,7 +26,7 @@ rm -f .cache/logs/timings.json
 # The images, in their own process group (so that a failure of run 1 can
 # stop the build with everything it started).
 images_log=.cache/logs/images.log
-setsid bash -c 'tests/harness/build-base-images.sh && tests/harness/build-standin-images.sh --save .cache/images' \
+setsid bash -c 'tests/harness/build-base-images.sh && tests/harness/build-standin-images.sh --save .cache/images && tests/harness/build-vendor-repos.sh' \
   >"$images_log" 2>&1 &
 images_pid=$!
 # Interrupted or failed early: stop the build too.
