@@ -74,6 +74,7 @@ def role_seconds(output):
 
 def playbook(name, *extra):
     cmd = ["ansible-playbook", "-i", inventory.name, str(ROOT / "playbooks" / name),
+           "-e", "@%s" % (ROOT / "molecule/_shared/vars/vendor-repos.yml"),
            "-e", "@%s" % (ROOT / "molecule/deploy/vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml")]
     for ev in extra:
         cmd += ["-e", json.dumps(ev)]

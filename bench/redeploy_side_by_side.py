@@ -122,6 +122,7 @@ def in_instance(script, check=True):
 def playbook(path, *extra):
     """ansible-playbook with the scenario's variable files (as bench/deploy_under_load.py); wall seconds."""
     cmd = ["ansible-playbook", "-i", str(inventory), str(path),
+           "-e", "@%s" % (SCENARIO.parent / "_shared/vars/vendor-repos.yml"),
            "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml")]
     for ev in extra:
         cmd += ["-e", json.dumps(ev)]

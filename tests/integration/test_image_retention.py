@@ -2,7 +2,7 @@
 """divan.platform.image_retention and the app role's disk check against this machine's Docker daemon.
 
 Tiny throwaway images (``FROM scratch`` and one small file) under the test's
-own repository names (divan-retention-test/..., divan-retention-test-other/...)
+own repository names (divan-retention-test-<worker>/..., divan-retention-test-<worker>-other/...)
 stand for four releases; a releases.log and a current-release.json like the
 app role's name them. The role's tasks/images-retention.yml runs through
 ansible-playbook on localhost (included by path, the role's variables
@@ -22,9 +22,11 @@ import pytest
 
 from integration_helpers import BIN, ROOT, ansible_env
 
-PREFIX = 'divan-retention-test'
-OTHER = 'divan-retention-test-other/keep:1'
-CONTAINER = 'divan-retention-test-stopped'
+# Per pytest-xdist worker: the tests of this file may run at the same time on two workers against one daemon, and
+# each must see only its own images and container (the retention removes by repository name and image ID).
+PREFIX = 'divan-retention-test-' + os.environ.get('PYTEST_XDIST_WORKER', 'main')
+OTHER = PREFIX + '-other/keep:1'
+CONTAINER = PREFIX + '-stopped'
 SERVICES = ('backend', 'frontend')
 # The task files themselves (include_tasks), with the variables the role's defaults would give passed as
 # extra vars: the test does not depend on the rest of the role.
@@ -70,7 +72,8 @@ def docker_ok():
 def build(tmp_path, ref, content):
     ctx = pathlib.Path(tempfile.mkdtemp(prefix='ctx-', dir=str(tmp_path)))
     (ctx / 'Dockerfile').write_text('FROM scratch\nCOPY f /f\n')
-    (ctx / 'f').write_text(content)
+    # The prefix makes the images of two workers different images (one ID would be shared between their tags).
+    (ctx / 'f').write_text('%s %s' % (PREFIX, content))
     docker('build', '-q', '-t', ref, str(ctx))
     return image_id(ref)
 

@@ -193,13 +193,68 @@ def fnv1a32(data):
     return value
 
 
+MASK64 = (1 << 64) - 1
+XXH_P1, XXH_P2, XXH_P3, XXH_P4, XXH_P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                                          0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
+
+
+def _rotl64(value, bits):
+    return ((value << bits) | (value >> (64 - bits))) & MASK64
+
+
+def _xxh_round(acc, lane):
+    return (_rotl64((acc + lane * XXH_P2) & MASK64, 31) * XXH_P1) & MASK64
+
+
+def xxh64(data, seed=0):
+    """XXH64 (seed 0 in Caddy), as github.com/cespare/xxhash computes it."""
+    size, pos = len(data), 0
+    if size >= 32:
+        acc = [(seed + XXH_P1 + XXH_P2) & MASK64, (seed + XXH_P2) & MASK64, seed, (seed - XXH_P1) & MASK64]
+        while pos + 32 <= size:
+            for lane in range(4):
+                acc[lane] = _xxh_round(acc[lane], int.from_bytes(data[pos + 8 * lane:pos + 8 * lane + 8], "little"))
+            pos += 32
+        value = (_rotl64(acc[0], 1) + _rotl64(acc[1], 7) + _rotl64(acc[2], 12) + _rotl64(acc[3], 18)) & MASK64
+        for lane in acc:
+            value = ((value ^ _xxh_round(0, lane)) * XXH_P1 + XXH_P4) & MASK64
+    else:
+        value = (seed + XXH_P5) & MASK64
+    value = (value + size) & MASK64
+    while pos + 8 <= size:
+        value ^= _xxh_round(0, int.from_bytes(data[pos:pos + 8], "little"))
+        value = (_rotl64(value, 27) * XXH_P1 + XXH_P4) & MASK64
+        pos += 8
+    if pos + 4 <= size:
+        value ^= (int.from_bytes(data[pos:pos + 4], "little") * XXH_P1) & MASK64
+        value = (_rotl64(value, 23) * XXH_P2 + XXH_P3) & MASK64
+        pos += 4
+    for byte in data[pos:]:
+        value ^= (byte * XXH_P5) & MASK64
+        value = (_rotl64(value, 11) * XXH_P1) & MASK64
+    value ^= value >> 33
+    value = (value * XXH_P2) & MASK64
+    value ^= value >> 29
+    value = (value * XXH_P3) & MASK64
+    return value ^ (value >> 32)
+
+
+def test_xxh64_matches_its_reference_values():
+    assert xxh64(b"") == 0xEF46DB3751D8E999
+    assert xxh64(b"abc") == 0x44BC2CF5AD770999
+
+
 def test_session_host_is_a_function_of_id_and_address_list(host):
-    """Caddy 2.6's header policy is rendezvous hashing, FNV-1a of key + address
-    (read from its source, confirmed here): any proxy with the same Caddy and
-    the same address list, in any order, picks the same host for an id."""
-    if caddy_minor(host)[:2] != (2, 6):
-        pytest.skip("the hash is version-specific; this prediction is Caddy 2.6's")
+    """The header policy is rendezvous hashing (read from Caddy's source,
+    confirmed here): Caddy 2.6 takes FNV-1a of key + address, 2.7 and later
+    XXH64 of address + key. Any proxy with the same Caddy and the same
+    address list, in any order, picks the same host for an id."""
+    old = caddy_minor(host)[:2] == (2, 6)
+
+    def weight(addr, sid):
+        return fnv1a32((sid + addr).encode()) if old else xxh64((addr + sid).encode())
+
     for session_id in SESSION_IDS:
-        expected = max(ACTIVITIES, key=lambda addr, sid=session_id: fnv1a32((sid + addr).encode()))
+        expected = max(ACTIVITIES, key=lambda addr, sid=session_id: weight(addr, sid))
         got = port_of(request(host, BASE_URL + "/activities/session/%s" % session_id))
         assert got == int(expected.rsplit(":", 1)[1]), (session_id, expected, got)

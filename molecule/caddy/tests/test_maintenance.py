@@ -43,8 +43,10 @@ def fetched_root(host):
 @pytest.fixture(scope="module")
 def proxy_inventory(tmp_path_factory):
     """The scenario's host in divan_proxy, with the scenario's role variables
-    as group variables (as an inventory gives them to site.yml)."""
-    group_vars = yaml.safe_load((SCENARIO / "vars/main.yml").read_text())
+    (and where the stand-in of Caddy's repository is) as group variables, as
+    an inventory gives them to site.yml."""
+    group_vars = yaml.safe_load((SCENARIO.parent / "_shared/vars/vendor-repos.yml").read_text())
+    group_vars.update(yaml.safe_load((SCENARIO / "vars/main.yml").read_text()))
     path = tmp_path_factory.mktemp("maintenance") / "proxy.yml"
     path.write_text(yaml.safe_dump({"divan_proxy": {"hosts": {name: {} for name in HOSTS}, "vars": group_vars}}))
     return str(path)

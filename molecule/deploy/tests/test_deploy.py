@@ -27,6 +27,8 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_ho
 
 SCENARIO = Path(__file__).resolve().parents[1]
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or SCENARIO.parents[1])
+# Where the stand-in vendor repositories are (vars/main.yml's Caddy repository refers to it).
+VENDOR_REPOS_VARS = SCENARIO.parent / "_shared" / "vars" / "vendor-repos.yml"
 INSTANCE = "divan-deploy"
 ROOT = "/opt/divan"
 REGISTRY = "registry.divan.test:5000/divan"
@@ -75,6 +77,7 @@ def playbook(name, *extra_vars):
     )
     target = name if name.startswith("divan.platform.") else str(PROJECT / "playbooks" / name)
     cmd = ["ansible-playbook", "-i", INVENTORY, target,
+           "-e", "@%s" % VENDOR_REPOS_VARS,
            "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
            "-e", "deploy_hosts=all", "-e", "deploy_notify_webhook_url=" + WEBHOOK_URL]
     for ev in extra_vars:
@@ -370,6 +373,7 @@ def test_interrupted_deploy_is_followed_by_a_deploy_with_no_manual_step(host, ro
                ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.Popen(
         ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks/deploy.yml"),
+         "-e", "@%s" % VENDOR_REPOS_VARS,
          "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
          "-e", "deploy_hosts=all", "-e", json.dumps({"app_version": "1.1.0"})],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

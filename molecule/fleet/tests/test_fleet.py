@@ -439,3 +439,124 @@ def test_rollback_to_a_named_release_puts_every_host_on_it(host):
     for app in APPS:
         record = json.loads(_exec(app, "cat", "/opt/divan/current-release.json"))
         assert record["action"] == "rollback" and record["identity"]["version"] == wanted, record
+
+
+# --- WebSockets across a drain (Caddy 2.7+: stream_close_delay) ------------------------
+
+WS_HOLD = r"""
+import base64, json, os, socket, ssl, sys, time
+ctx = ssl._create_unverified_context()
+import urllib.request
+
+
+def frame(text):
+    data, mask = text.encode(), os.urandom(4)
+    return bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def read_frame(tls, buf):
+    while len(buf) < 2 or len(buf) < 2 + (buf[1] & 0x7f):
+        chunk = tls.recv(4096)
+        if not chunk:
+            raise EOFError("closed")
+        buf += chunk
+    size = buf[1] & 0x7f
+    return buf[0] & 0x0f, buf[2:2 + size], buf[2 + size:]
+
+
+held = {}
+for sid in sys.argv[1:]:
+    url = "https://divan.test/activities/session/" + sid
+    urllib.request.urlopen(urllib.request.Request(url, method="POST"), context=ctx, timeout=10).read()
+    tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=30), server_hostname="divan.test")
+    key = base64.b64encode(os.urandom(16)).decode()
+    tls.sendall(("GET /activities/session/%s/stream HTTP/1.1\r\nHost: divan.test\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                 "Origin: https://divan.test\r\n\r\n" % (sid, key)).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += tls.recv(4096)
+    _head, _sep, rest = data.partition(b"\r\n\r\n")
+    _op, first, rest = read_frame(tls, rest)
+    held[sid] = (tls, rest, json.loads(first)["pid"])
+open("/tmp/divan-ws-hold.ready", "w").close()
+while not os.path.exists("/tmp/divan-ws-hold.go"):
+    time.sleep(0.2)
+out = {}
+for sid, (tls, rest, pid) in held.items():
+    try:
+        tls.sendall(frame("after-drain " + sid))
+        op, payload, rest = read_frame(tls, rest)
+        out[sid] = {"pid": pid, "echo": payload.decode(errors="replace"), "opcode": op}
+    except (OSError, EOFError) as exc:
+        out[sid] = {"pid": pid, "error": str(exc)}
+print(json.dumps(out))
+"""
+
+DRAIN_PLAY = """
+- name: Publish the service layout (the proxy's upstreams are made from it)
+  ansible.builtin.import_playbook: %(project)s/playbooks/layout.yml
+
+- name: Drain or put back the first app host at the proxy, as deploy.yml does
+  hosts: %(app)s
+  gather_facts: false
+  vars_files:
+    - %(project)s/playbooks/vars/deploy.yml
+  tasks:
+    - name: Rewrite the proxy's upstreams
+      ansible.builtin.include_tasks: %(project)s/playbooks/tasks/deploy-drain.yml
+      vars:
+        deploy_drain_wait: 0
+"""
+
+
+def test_drain_and_return_keep_open_websockets(host, tmp_path):
+    """WebSockets open through the proxy to both app hosts' activities-core
+    stay open while the first app host is drained and put back (two graceful
+    reloads of Caddy, as a rolling deploy makes): every one still echoes."""
+    version = _exec(PROXY, "caddy", "version").split()[0].lstrip("v")
+    assert tuple(int(x) for x in version.split(".")[:2]) >= (2, 7), "the fleet's Caddy is %s" % version
+    script = tmp_path / "ws-hold.py"
+    script.write_text(WS_HOLD)
+    subprocess.run(["docker", "cp", str(script), PROXY + ":/usr/local/bin/divan-ws-hold.py"], check=True)
+    _exec(PROXY, "rm", "-f", "/tmp/divan-ws-hold.ready", "/tmp/divan-ws-hold.go")
+    sids = ["ws-drain-%d" % n for n in range(1, 9)]
+    hold = subprocess.Popen(["docker", "exec", PROXY, "python3", "/usr/local/bin/divan-ws-hold.py"] + sids,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _unused in range(300):
+        if subprocess.run(["docker", "exec", PROXY, "test", "-f", "/tmp/divan-ws-hold.ready"],
+                          check=False).returncode == 0:
+            break
+        assert hold.poll() is None, hold.communicate()
+        time.sleep(0.1)
+    play = tmp_path / "drain.yml"
+    play.write_text(DRAIN_PLAY % {"app": APPS[0], "project": PROJECT})
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"), ANSIBLE_NOCOLOR="1")
+    try:
+        for state in ("drained", "serving"):
+            proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(play),
+                                   "-e", json.dumps({"deploy_drain_state": state})],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+            assert proc.returncode == 0, proc.stdout[-5000:]
+            if state == "drained":
+                assert "# drained" in _exec(PROXY, "cat", "/etc/caddy/Caddyfile")
+    finally:
+        _exec(PROXY, "touch", "/tmp/divan-ws-hold.go")
+        stdout, stderr = hold.communicate(timeout=120)
+    assert hold.returncode == 0, stderr
+    result = json.loads(stdout)
+    _record("websockets_across_drain", result)
+    assert "# drained" not in _exec(PROXY, "cat", "/etc/caddy/Caddyfile")
+    # Where each session lives: the activities-core that knows its id (sessions are in process memory).
+    homes = {}
+    for sid in sids:
+        homes[sid] = []
+        for app in APPS:
+            code = _exec(PROXY, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                         "http://%s:3001/activities/session/%s" % (ADDRESS[app], sid), check=False)
+            if code.strip() == "200":
+                homes[sid].append(app)
+    assert sorted(set(sum(homes.values(), []))) == sorted(APPS), homes  # sessions on both app hosts
+    for sid, r in result.items():
+        assert r.get("echo") == "after-drain " + sid, (sid, homes[sid], r)
