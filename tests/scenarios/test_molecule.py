@@ -33,8 +33,9 @@ NOT_SCENARIOS = {"_shared", "demo", "default"}
 # Collected first, so that the long scenarios start at once; the rest
 # follow in name order. pytest-xdist (--dist load --maxschedchunk 1) first
 # hands each worker two consecutive tests, then one at a time: pairs of
-# (long, shorter) keep the two longest (fleet, site) on different workers.
-LONG_FIRST = ["fleet", "activities_pm2", "site", "bootstrap", "deploy", "postgresql"]
+# (long, shorter) keep the two longest (fleet, site) on different workers;
+# production, the third, goes to the first worker that is free.
+LONG_FIRST = ["fleet", "activities_pm2", "site", "bootstrap", "production", "deploy", "postgresql"]
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", re.M)
 
 
@@ -62,14 +63,29 @@ def _molecule_steps(scenario):
     return list(seq)
 
 
+def _interpolated(path, env):
+    """A molecule config file read as molecule reads it: ${VAR} and ${VAR:-default} replaced first."""
+    import yaml
+
+    def value(match):
+        name, default = match.group(1), match.group(3)
+        return str(env.get(name, default if default is not None else ""))
+
+    return yaml.safe_load(re.sub(r"\$\{(\w+)(:-([^}]*))?\}", value, path.read_text())) or {}
+
+
 def _platforms(scenario):
     """(container names, network names) of the scenario's platforms."""
     import yaml
 
-    base = yaml.safe_load((ROOT / ".config/molecule/config.yml").read_text())
-    own = yaml.safe_load((MOLECULE_DIR / scenario / "molecule.yml").read_text()) or {}
+    env_file = MOLECULE_DIR / scenario / "env.yml"
+    env = dict(os.environ, MOLECULE_SCENARIO_NAME=scenario)
+    if env_file.exists():
+        env.update(yaml.safe_load(env_file.read_text()) or {})
+    base = _interpolated(ROOT / ".config/molecule/config.yml", env)
+    own = _interpolated(MOLECULE_DIR / scenario / "molecule.yml", env)
     platforms = own.get("platforms") or base["platforms"]
-    names = [p["name"].replace("${MOLECULE_SCENARIO_NAME}", scenario) for p in platforms]
+    names = [p["name"] for p in platforms]
     networks = sorted({n["name"] for p in platforms for n in p.get("networks", []) + p.get("docker_networks", [])})
     return names, networks
 

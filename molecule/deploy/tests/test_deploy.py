@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+from divan_scenario import ansible_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
@@ -68,22 +69,11 @@ def events(since=0):
 def playbook(name, *extra_vars):
     """Run playbooks/<name> (or a collection name: divan.platform.rollback) against the instance
     with the scenario's variables; return (rc, output)."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_NOCOLOR="1",
-        MOLECULE_PROJECT_DIRECTORY=str(PROJECT),
-    )
     target = name if name.startswith("divan.platform.") else str(PROJECT / "playbooks" / name)
-    cmd = ["ansible-playbook", "-i", INVENTORY, target,
-           "-e", "@%s" % VENDOR_REPOS_VARS,
-           "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
-           "-e", "deploy_hosts=all", "-e", "deploy_notify_webhook_url=" + WEBHOOK_URL]
-    for ev in extra_vars:
-        cmd += ["-e", json.dumps(ev)]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    return proc.returncode, proc.stdout
+    return ansible_playbook(target, *extra_vars, args=[
+        "-e", "@%s" % VENDOR_REPOS_VARS,
+        "-e", "@%s" % (SCENARIO / "vars/test.yml"), "-e", "@%s" % (SCENARIO / "vars/main.yml"),
+        "-e", "deploy_hosts=all", "-e", "deploy_notify_webhook_url=" + WEBHOOK_URL])
 
 
 def flat(text):

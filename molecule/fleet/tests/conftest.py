@@ -1,8 +1,12 @@
-"""Print the fleet's measured numbers at the end of the verify run."""
+"""Print the fleet's measured numbers at the end of the verify run; the
+scenarios' shared test helpers (../../_shared/tests) on sys.path."""
 
 import json
 import os
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared" / "tests"))
 
 REPORT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")) / ".cache" / "logs" / "fleet.json"
 

@@ -188,11 +188,42 @@ def test_socketio_session_stays_on_one_backend_through_caddy(host):
     assert plain["ok"] < 20 and any("Invalid session" in f for f in plain["failures"]), plain
 
 
+# A WebSocket client for the scripts below, run on the proxy: the stream of
+# an activities session through Caddy, and its frames (unmasked from the
+# server, short texts).
+WS_CLIENT = r"""
+import base64, json, os, socket, ssl, sys, time, urllib.error, urllib.request
+ctx = ssl._create_unverified_context()
+
+
+def open_stream(sid, timeout=10):
+    '''(TLS socket, status line, bytes after the head) of a WebSocket to the session's stream.'''
+    tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=timeout), server_hostname="divan.test")
+    key = base64.b64encode(os.urandom(16)).decode()
+    tls.sendall(("GET /activities/session/%s/stream HTTP/1.1\r\nHost: divan.test\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                 "Origin: https://divan.test\r\n\r\n" % (sid, key)).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += tls.recv(4096)
+    head, _sep, rest = data.partition(b"\r\n\r\n")
+    return tls, head.split(b"\r\n")[0].decode(), rest
+
+
+def read_frame(tls, buf):
+    '''(opcode, payload, what follows) of the next frame.'''
+    while len(buf) < 2 or len(buf) < 2 + (buf[1] & 0x7f):
+        chunk = tls.recv(4096)
+        if not chunk:
+            raise EOFError("closed")
+        buf += chunk
+    size = buf[1] & 0x7f
+    return buf[0] & 0x0f, buf[2:2 + size], buf[2 + size:]
+"""
+
 # An activities session is created through Caddy, then read back and
 # streamed: every request for one id must reach the instance holding it.
-ACTIVITIES = r"""
-import base64, json, os, socket, ssl, sys, urllib.error, urllib.request
-ctx = ssl._create_unverified_context()
+ACTIVITIES = WS_CLIENT + r"""
 out = {}
 for sid in sys.argv[1:]:
     url = "https://divan.test/activities/session/" + sid
@@ -205,21 +236,10 @@ for sid in sys.argv[1:]:
                 pids.add(json.loads(resp.read())["pid"])
         except urllib.error.HTTPError as exc:
             codes.append(exc.code)
-    raw = socket.create_connection(("127.0.0.1", 443), timeout=10)
-    tls = ctx.wrap_socket(raw, server_hostname="divan.test")
-    key = base64.b64encode(os.urandom(16)).decode()
-    tls.sendall(("GET /activities/session/%s/stream HTTP/1.1\r\nHost: divan.test\r\nUpgrade: websocket\r\n"
-                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                 "Origin: https://divan.test\r\n\r\n" % (sid, key)).encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += tls.recv(4096)
-    head, _sep, rest = data.partition(b"\r\n\r\n")
-    while len(rest) < 2 or len(rest) < 2 + (rest[1] & 0x7f):
-        rest += tls.recv(4096)
-    frame = rest[2:2 + (rest[1] & 0x7f)]
-    out[sid] = {"codes": codes, "pids": sorted(pids), "upgrade": head.split(b"\r\n")[0].decode(),
-                "first_message": frame.decode(errors="replace"), "frame_opcode": rest[0] & 0x0f}
+    tls, status, rest = open_stream(sid)
+    opcode, payload, _rest = read_frame(tls, rest)
+    out[sid] = {"codes": codes, "pids": sorted(pids), "upgrade": status,
+                "first_message": payload.decode(errors="replace"), "frame_opcode": opcode}
     tls.close()
 print(json.dumps(out))
 """
@@ -443,10 +463,7 @@ def test_rollback_to_a_named_release_puts_every_host_on_it(host):
 
 # --- WebSockets across a drain (Caddy 2.7+: stream_close_delay) ------------------------
 
-WS_HOLD = r"""
-import base64, json, os, socket, ssl, sys, time
-ctx = ssl._create_unverified_context()
-import urllib.request
+WS_HOLD = WS_CLIENT + r"""
 
 
 def frame(text):
@@ -454,29 +471,11 @@ def frame(text):
     return bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
-def read_frame(tls, buf):
-    while len(buf) < 2 or len(buf) < 2 + (buf[1] & 0x7f):
-        chunk = tls.recv(4096)
-        if not chunk:
-            raise EOFError("closed")
-        buf += chunk
-    size = buf[1] & 0x7f
-    return buf[0] & 0x0f, buf[2:2 + size], buf[2 + size:]
-
-
 held = {}
 for sid in sys.argv[1:]:
     url = "https://divan.test/activities/session/" + sid
     urllib.request.urlopen(urllib.request.Request(url, method="POST"), context=ctx, timeout=10).read()
-    tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=30), server_hostname="divan.test")
-    key = base64.b64encode(os.urandom(16)).decode()
-    tls.sendall(("GET /activities/session/%s/stream HTTP/1.1\r\nHost: divan.test\r\nUpgrade: websocket\r\n"
-                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                 "Origin: https://divan.test\r\n\r\n" % (sid, key)).encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += tls.recv(4096)
-    _head, _sep, rest = data.partition(b"\r\n\r\n")
+    tls, _status, rest = open_stream(sid, timeout=30)
     _op, first, rest = read_frame(tls, rest)
     held[sid] = (tls, rest, json.loads(first)["pid"])
 open("/tmp/divan-ws-hold.ready", "w").close()

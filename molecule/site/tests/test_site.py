@@ -19,18 +19,17 @@ duplicate, uploads on local disk.
 import json
 import re
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+from divan_scenario import PROJECT, ansible_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
 SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or SCENARIO.parents[1])
 ROOT = "/opt/divan"
 TOKEN = "8f92489d44b527a6c400a4472038e38df897b6cd4ab68e6e415774039f8e547c"
 PSQL = "sudo -u postgres psql -d divan -tAc "
@@ -42,21 +41,8 @@ def converge(*extra_vars, tags="app", release_change=True):
     """Run site.yml (the scenario's converge) again with extra vars; return (rc, output).
     A new release through site.yml needs app_release_change (else the running release is kept):
     given unless release_change is false."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
-        ANSIBLE_NOCOLOR="1",
-        MOLECULE_PROJECT_DIRECTORY=str(PROJECT),
-    )
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml")]
-    if tags:
-        cmd += ["--tags", tags]
-    for ev in list(extra_vars) + ([{"app_release_change": True}] if release_change else []):
-        cmd += ["-e", json.dumps(ev)]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    return proc.returncode, proc.stdout
+    release = [{"app_release_change": True}] if release_change else []
+    return ansible_playbook(SCENARIO / "converge.yml", *(list(extra_vars) + release), tags=tags)
 
 
 def get(host, path, port=8000, headers=()):

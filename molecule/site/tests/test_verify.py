@@ -19,11 +19,11 @@ with the frontend's screenshot embedded.
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+from divan_scenario import PROJECT, ansible_playbook
 from junitparser import JUnitXml
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -32,7 +32,6 @@ INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
 SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or SCENARIO.parents[1])
 ROOT = "/opt/divan"
 TOKEN = "8f92489d44b527a6c400a4472038e38df897b6cd4ab68e6e415774039f8e547c"
 SMTP_PASSWORD = "2cb5b9ea689b68f6e3336e12486471a97922cab550fd62d2dd58c66f4d58b2ad"
@@ -40,21 +39,7 @@ USERS = "sudo -u postgres psql -d divan -tAc 'SELECT count(*) FROM users'"
 
 
 def playbook(path, *extra_vars, tags=None):
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
-        ANSIBLE_NOCOLOR="1",
-        MOLECULE_PROJECT_DIRECTORY=str(PROJECT),
-    )
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(path)]
-    if tags:
-        cmd += ["--tags", tags]
-    for ev in extra_vars:
-        cmd += ["-e", json.dumps(ev)]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    return proc.returncode, proc.stdout
+    return ansible_playbook(path, *extra_vars, tags=tags)
 
 
 def verify(tmp_path):
