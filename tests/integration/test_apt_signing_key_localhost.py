@@ -38,6 +38,9 @@ def keys():
     if not shutil.which('gpg'):
         pytest.skip('gpg is not installed (apt-get install gnupg)')
     home = tempfile.mkdtemp(prefix='gpg-', dir='/tmp')
+    # The agent and the folder go before the tests run, not after them: under `ansible-test
+    # units` each test left a gpg-agent behind, each holding inotify instances of the 128 a
+    # user may have, until systemd in new test containers could get none.
     try:
         made = {}
         for name in ('vendor', 'attacker'):
@@ -47,11 +50,11 @@ def keys():
             fpr = [line.split(':')[9] for line in out.splitlines() if line.startswith('fpr:')][0]
             made[name] = {'fpr': fpr, 'armored': _gpg(home, '--armor', '--export', fpr),
                           'binary': _gpg(home, '--export', fpr)}
-        yield made
     finally:
         subprocess.run(['gpgconf', '--homedir', home, '--kill', 'gpg-agent'], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(home, ignore_errors=True)
+    yield made
 
 
 @pytest.fixture()

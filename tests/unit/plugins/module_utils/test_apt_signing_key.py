@@ -41,6 +41,9 @@ def keys():
     if not shutil.which('gpg'):
         pytest.skip('gpg is not installed (apt-get install gnupg)')
     home = tempfile.mkdtemp(prefix='gpg-', dir='/tmp')  # short: gpg-agent's socket path has a length limit
+    # The agent and the folder go before the tests run, not after them: under `ansible-test
+    # units` each test left a gpg-agent behind, each holding inotify instances of the 128 a
+    # user may have, until systemd in new test containers could get none.
     try:
         made = {}
         for name, algo in (('ed', 'ed25519'), ('rsa', 'rsa2048')):
@@ -55,11 +58,11 @@ def keys():
                           'binary': _gpg(home, '--export', primary),
                           'secret': _gpg(home, '--export-secret-keys', primary)}
         made['both'] = _gpg(home, '--armor', '--export', made['ed']['fpr'], made['rsa']['fpr'])
-        yield made
     finally:
         subprocess.run(['gpgconf', '--homedir', home, '--kill', 'gpg-agent'], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(home, ignore_errors=True)
+    yield made
 
 
 @pytest.mark.parametrize('name', ['ed', 'rsa'])

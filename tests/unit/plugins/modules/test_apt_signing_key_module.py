@@ -33,15 +33,19 @@ def key():
                                '--passphrase', ''] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               check=True, timeout=120).stdout
 
+    # The agent and the folder go before the tests run, not after them: under `ansible-test
+    # units` each test left a gpg-agent behind, each holding inotify instances of the 128 a
+    # user may have, until systemd in new test containers could get none.
     try:
         gpg('--quick-generate-key', 'vendor <vendor@divan.test>', 'ed25519', 'sign', 'never')
         out = gpg('--with-colons', '--fingerprint', '--list-keys').decode()
         fpr = [line.split(':')[9] for line in out.splitlines() if line.startswith('fpr:')][0]
-        yield {'fpr': fpr, 'armored': gpg('--armor', '--export', fpr)}
+        made = {'fpr': fpr, 'armored': gpg('--armor', '--export', fpr)}
     finally:
         subprocess.run(['gpgconf', '--homedir', home, '--kill', 'gpg-agent'], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(home, ignore_errors=True)
+    yield made
 
 
 class FakeResponse(object):
