@@ -30,7 +30,8 @@ from divan_scenario import PROJECT, ansible_playbook
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
-PEBBLE_ROOT = "/tmp/pebble-root.pem"
+# Saved by ../../_shared/pebble.yml (divan_test_acme_root), verify_ca_path in host_vars.
+PEBBLE_ROOT = "/etc/pebble/root.pem"
 NAMES = ["divan.test", "www.divan.test"]
 VENDOR_REPOS = "https://apt.divan.test:8443"
 POOL = ipaddress.ip_network("172.17.128.0/17")
@@ -43,9 +44,12 @@ def shell_quote(text):
 
 
 def pebble_root(host):
-    cmd = host.run("curl -fsS --cacert /etc/pebble/ca.crt -o %s https://acme.divan.test:15000/roots/0" % PEBBLE_ROOT)
-    assert cmd.rc == 0, cmd.stderr
-    return host.file(PEBBLE_ROOT).content_string
+    """The root saved at prepare time (the verification trusts it), which must be the running pebble's."""
+    live = host.run("curl -fsS --cacert /etc/pebble/ca.crt https://acme.divan.test:15000/roots/0")
+    assert live.rc == 0, live.stderr
+    saved = host.file(PEBBLE_ROOT).content_string
+    assert saved.strip() == live.stdout.strip()
+    return saved
 
 
 def served(host, name):
